@@ -1,9 +1,8 @@
-// Bundles the service into dist/ so the image needs no node_modules: one ESM file for the server
-// and one for the /stress worker thread.
+// Bundles the service into dist/main.mjs so the image needs no node_modules.
 import { build } from "esbuild";
 
 await build({
-  entryPoints: { main: "src/main.ts", "stress-worker": "src/stress-worker.ts" },
+  entryPoints: { main: "src/main.ts" },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   bundle: true,

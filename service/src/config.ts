@@ -9,7 +9,7 @@ const int = (min: number, max: number) =>
     .trim()
     .regex(/^-?\d+$/, "must be an integer")
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 const port = int(1, 65535);
 const nonEmpty = z.string().trim().min(1, "must not be empty");
@@ -19,7 +19,8 @@ const bool = z.enum(["true", "false"], "must be true or false").transform((v) =>
 export const secretSettings = ["DATABASE_PASSWORD", "REDIS_PASSWORD"] as const;
 
 export const envSchema = z.object({
-  PORT: port.default(5000),
+  // 0 asks the OS for a free port (tests, benchmarks); the log line "listening" names it.
+  PORT: int(0, 65535).default(5000),
   DATABASE_HOST: nonEmpty,
   DATABASE_PORT: port.default(5432),
   DATABASE_NAME: nonEmpty.default("taskflow_db"),
@@ -31,7 +32,9 @@ export const envSchema = z.object({
   REDIS_PASSWORD: z.string().min(1, "must not be empty").optional(),
   CACHE_TTL: int(1, 86_400).default(300),
   CACHE_PREFIX: nonEmpty.default("taskflow"),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "must be one of fatal, error, warn, info, debug, trace, silent")
+    .default("info"),
   SEED_TASKS: int(0, 1_000_000).default(0),
   STRESS_ENDPOINT: bool.default(false),
   // Below Kubernetes' default terminationGracePeriodSeconds (30 s), which must also cover preStop.

@@ -1,0 +1,86 @@
+// The HTTP application: middleware, routes and error mapping. Dependencies come in, nothing global.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { routePath } from "hono/route";
+import { secureHeaders } from "hono/secure-headers";
+import type { Cache } from "./cache.ts";
+import { isDatabaseUnavailable } from "./db.ts";
+import type { Logger } from "./logger.ts";
+import type { Metrics, MetricsSources } from "./metrics.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { statsRoutes } from "./routes/stats.ts";
+import { stressRoutes } from "./routes/stress.ts";
+import { tasksRoutes } from "./routes/tasks.ts";
+import type { TasksRepository } from "./tasks-repository.ts";
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface AppDeps {
+  tasks: TasksRepository;
+  cache: Cache;
+  metrics: Metrics;
+  metricsSources: MetricsSources;
+  logger: Logger;
+  stressEndpoint: boolean;
+  draining: () => boolean;
+}
+
+export function createApp(deps: AppDeps) {
+  const { tasks, cache, metrics, logger } = deps;
+  const app = new OpenAPIHono();
+
+  app.use(async (c, next) => {
+    const started = process.hrtime.bigint();
+    await next();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // Route templates, not raw paths, keep metric label sets bounded.
+    const endpoint = c.res.status === 404 && routePath(c) === "/*" ? "unmatched" : routePath(c);
+    metrics.observeRequest(c.req.method, endpoint, c.res.status, seconds);
+    logger.info(
+      { method: c.req.method, path: c.req.path, route: endpoint, status: c.res.status, duration_ms: +(seconds * 1000).toFixed(3) },
+      "request",
+    );
+  });
+  app.use(secureHeaders());
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: `Request body larger than ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+  );
+  app.on(["POST", "PATCH", "PUT"], "*", async (c, next) => {
+    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(c.req.header("content-type") ?? "")) {
+      return c.json({ error: "Content-Type must be application/json" }, 415);
+    }
+    await next();
+  });
+
+  app.route("/", healthRoutes(tasks, cache, deps.draining));
+  app.route("/", tasksRoutes(tasks, cache));
+  app.route("/", statsRoutes(tasks, cache));
+  if (deps.stressEndpoint) app.route("/", stressRoutes());
+
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.render(deps.metricsSources), 200, { "Content-Type": metrics.registry.contentType }),
+  );
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "TaskFlow API", version: "1.0.0", description: "Tasks on PostgreSQL with a Redis read cache" },
+  });
+
+  app.notFound((c) => c.json({ error: "Not found" }, 404));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return c.json({ error: error.message || "Bad request" }, error.status);
+    if (isDatabaseUnavailable(error)) {
+      logger.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, "database unavailable");
+      return c.json({ error: "database unavailable" }, 503);
+    }
+    logger.error({ err: error }, "unhandled error");
+    return c.json({ error: "Internal server error" }, 500);
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,39 @@
+// `npm run dev`: the API with nothing installed. PostgreSQL is PGlite, in memory, served over the
+// wire protocol by pglite-socket; the cache is off unless REDIS_HOST is set. Development only: the
+// production entry (main.ts) never falls back to an embedded database.
+import { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { loadConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { startService } from "./server.ts";
+
+const db = await PGlite.create();
+// pglite-socket serves one session at a time; the pool must not open more.
+const pg = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 1 });
+await pg.start();
+const pgPort = Number(new URL(`postgres://${pg.getServerConn()}`).port);
+
+const config = loadConfig({
+  SEED_TASKS: "20",
+  LOG_LEVEL: "debug",
+  STRESS_ENDPOINT: "true",
+  ...process.env,
+  DATABASE_HOST: "127.0.0.1",
+  DATABASE_PORT: String(pgPort),
+  DATABASE_NAME: "postgres",
+  DATABASE_USER: "postgres",
+  DATABASE_PASSWORD: "pglite",
+  DATABASE_POOL_MAX: "1",
+});
+const logger = createLogger(config.LOG_LEVEL);
+const service = await startService(config, logger);
+logger.info({ url: service.url, pglite_port: pgPort }, "dev server ready");
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, async () => {
+    await service.stop();
+    await pg.stop();
+    await db.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,18 @@
+import { pino, type Logger } from "pino";
+import { secretSettings, type Config } from "./config.ts";
+
+export type { Logger };
+
+// JSON lines on stdout. Secret settings are redacted by name wherever they appear in a log object.
+export function createLogger(level: Config["LOG_LEVEL"], destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: "taskflow-api" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: secretSettings.flatMap((name) => [name, `*.${name}`, "password", "*.password"]), censor: "[redacted]" },
+    },
+    destination,
+  );
+}

@@ -1,0 +1,45 @@
+// Production entry: configured only by the environment; never falls back to an embedded database.
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { startService } from "./server.ts";
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}
+
+const logger = createLogger(config.LOG_LEVEL);
+const starting = new AbortController();
+let stop: (() => Promise<void>) | undefined;
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    logger.info({ signal }, "signal received");
+    if (!stop) {
+      starting.abort();
+      return;
+    }
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  });
+}
+
+try {
+  ({ stop } = await startService(config, logger, { signal: starting.signal }));
+} catch (error) {
+  if (starting.signal.aborted) {
+    logger.info("stopped before start-up finished");
+    process.exit(0);
+  }
+  logger.fatal({ err: error }, "start-up failed");
+  process.exit(1);
+}

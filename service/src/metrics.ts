@@ -1,0 +1,67 @@
+// Prometheus metrics under the seed's names, so its Grafana dashboard keeps working.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface MetricsSources {
+  /** Whole-table task counts, read at scrape time. */
+  taskCounts(): Promise<{ total: number; completed: number }>;
+  /** This process's open PostgreSQL connections. */
+  activeConnections(): Promise<number>;
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests by method, route template and status",
+    labelNames: ["method", "endpoint", "status"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "HTTP request duration by method and route template",
+    labelNames: ["method", "endpoint"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const cacheHits = new Counter({ name: "cache_hits_total", help: "Reads answered from Redis", registers: [registry] });
+  const cacheMisses = new Counter({
+    name: "cache_misses_total",
+    help: "Reads that went to PostgreSQL although the cache is on",
+    registers: [registry],
+  });
+  const tasksTotal = new Gauge({ name: "tasks_total", help: "Tasks in the database", registers: [registry] });
+  const tasksCompleted = new Gauge({ name: "tasks_completed", help: "Completed tasks", registers: [registry] });
+  const tasksPending = new Gauge({ name: "tasks_pending", help: "Pending tasks", registers: [registry] });
+  const connections = new Gauge({
+    name: "database_connections_active",
+    help: "Open PostgreSQL connections of this process",
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    observeRequest(method: string, endpoint: string, status: number, seconds: number) {
+      requests.inc({ method, endpoint, status: String(status) });
+      duration.observe({ method, endpoint }, seconds);
+    },
+    observeCache(outcome: "HIT" | "MISS" | "BYPASS") {
+      if (outcome === "HIT") cacheHits.inc();
+      else if (outcome === "MISS") cacheMisses.inc();
+    },
+    /** Refreshes the gauges that need the database; a failure leaves their last values. */
+    async render(sources: MetricsSources): Promise<string> {
+      const [counts, open] = await Promise.allSettled([sources.taskCounts(), sources.activeConnections()]);
+      if (counts.status === "fulfilled") {
+        tasksTotal.set(counts.value.total);
+        tasksCompleted.set(counts.value.completed);
+        tasksPending.set(counts.value.total - counts.value.completed);
+      }
+      if (open.status === "fulfilled") connections.set(open.value);
+      return registry.metrics();
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

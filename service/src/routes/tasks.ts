@@ -1,0 +1,87 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import type { Cache } from "../cache.ts";
+import type { TasksRepository } from "../tasks-repository.ts";
+import { ErrorBody, ListQuery, Task, TaskCreate, TaskId, TaskList, TaskPatch } from "../schemas.ts";
+import { jsonContent, errorResponses, validationHook } from "./openapi.ts";
+
+const notFound = { description: "No task with this id", ...jsonContent(ErrorBody) };
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/tasks",
+  summary: "List tasks, newest first, with whole-table counts",
+  request: { query: ListQuery },
+  responses: { 200: { description: "A page of tasks", ...jsonContent(TaskList) }, ...errorResponses },
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/tasks/{id}",
+  summary: "Read one task",
+  request: { params: TaskId },
+  responses: { 200: { description: "The task", ...jsonContent(Task) }, 404: notFound, ...errorResponses },
+});
+
+const createTaskRoute = createRoute({
+  method: "post",
+  path: "/tasks",
+  summary: "Create a task",
+  request: { body: { required: true, ...jsonContent(TaskCreate) } },
+  responses: { 201: { description: "The created task; Location names it", ...jsonContent(Task) }, ...errorResponses },
+});
+
+const patchRoute = createRoute({
+  method: "patch",
+  path: "/tasks/{id}",
+  summary: "Change some fields of a task",
+  request: { params: TaskId, body: { required: true, ...jsonContent(TaskPatch) } },
+  responses: { 200: { description: "The updated task", ...jsonContent(Task) }, 404: notFound, ...errorResponses },
+});
+
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/tasks/{id}",
+  summary: "Delete a task",
+  request: { params: TaskId },
+  responses: { 204: { description: "Deleted" }, 404: notFound, ...errorResponses },
+});
+
+export function tasksRoutes(tasks: TasksRepository, cache: Cache) {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+
+  app.openapi(listRoute, async (c) => {
+    const query = c.req.valid("query");
+    const { value, outcome } = await cache.read(`tasks:${JSON.stringify(query)}`, () => tasks.list(query));
+    c.header("X-Cache", outcome);
+    return c.json({ ...value, from_cache: outcome === "HIT" }, 200);
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { value: task, outcome } = await cache.read(`task:${id}`, async () => (await tasks.get(id)) ?? null);
+    c.header("X-Cache", outcome);
+    return task ? c.json(task, 200) : c.json({ error: "Task not found" }, 404);
+  });
+
+  app.openapi(createTaskRoute, async (c) => {
+    const task = await tasks.create(c.req.valid("json"));
+    await cache.invalidate();
+    c.header("Location", `/tasks/${task.id}`);
+    return c.json(task, 201);
+  });
+
+  app.openapi(patchRoute, async (c) => {
+    const task = await tasks.update(c.req.valid("param").id, c.req.valid("json"));
+    if (!task) return c.json({ error: "Task not found" }, 404);
+    await cache.invalidate();
+    return c.json(task, 200);
+  });
+
+  app.openapi(deleteRoute, async (c) => {
+    if (!(await tasks.remove(c.req.valid("param").id))) return c.json({ error: "Task not found" }, 404);
+    await cache.invalidate();
+    return c.body(null, 204);
+  });
+
+  return app;
+}

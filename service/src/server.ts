@@ -1,0 +1,91 @@
+// Start-up and shutdown: wait for PostgreSQL, migrate and seed, listen; on stop, drain and close.
+import { serve } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createApp } from "./app.ts";
+import { disabledCache, type Cache } from "./cache.ts";
+import type { Config } from "./config.ts";
+import { activeConnections, createSql, type Sql } from "./db.ts";
+import type { Logger } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
+import { migrateAndSeed } from "./migrate.ts";
+import { createTasksRepository } from "./tasks-repository.ts";
+
+export interface RunningService {
+  readonly port: number;
+  readonly url: string;
+  /** Stops accepting, lets in-flight requests finish within the grace period, closes the pool and cache. */
+  stop(): Promise<void>;
+}
+
+async function waitForDatabase(sql: Sql, logger: Logger, signal?: AbortSignal): Promise<void> {
+  for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, 5000)) {
+    try {
+      await sql`SELECT 1`;
+      return;
+    } catch (error) {
+      logger.warn({ attempt, retry_in_ms: delay, reason: (error as Error).message }, "waiting for PostgreSQL");
+      await sleep(delay, undefined, { signal });
+    }
+  }
+}
+
+export async function startService(
+  config: Config,
+  logger: Logger,
+  options: { hostname?: string; signal?: AbortSignal } = {},
+): Promise<RunningService> {
+  const sql = createSql(config, logger);
+  try {
+    await waitForDatabase(sql, logger, options.signal);
+    await migrateAndSeed(sql, config.SEED_TASKS, logger);
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+
+  const cache: Cache = disabledCache;
+  const tasks = createTasksRepository(sql);
+  const metrics = createMetrics();
+  let draining = false;
+  const app = createApp({
+    tasks,
+    cache,
+    metrics,
+    metricsSources: { taskCounts: tasks.counts, activeConnections: () => activeConnections(sql) },
+    logger,
+    stressEndpoint: config.STRESS_ENDPOINT,
+    draining: () => draining,
+  });
+
+  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: options.hostname }) as Server;
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, cache: cache.state, seed_tasks: config.SEED_TASKS }, "listening");
+
+  // While draining, answers close their keep-alive connection so clients reconnect elsewhere.
+  server.on("request", (_req, res) => {
+    if (draining) res.setHeader("Connection", "close");
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      draining = true;
+      logger.info({ grace_seconds: config.SHUTDOWN_GRACE_SECONDS }, "shutting down: draining in-flight requests");
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn("grace period over: closing the remaining connections");
+        server.closeAllConnections();
+      }, config.SHUTDOWN_GRACE_SECONDS * 1000);
+      await closed;
+      clearTimeout(timer);
+      await Promise.all([sql.end({ timeout: 5 }), cache.close()]);
+      logger.info("shut down cleanly");
+    })());
+
+  return { port, url: `http://${options.hostname ?? "127.0.0.1"}:${port}`, stop };
+}

@@ -1,0 +1,100 @@
+// Every SQL statement on tasks. Rows leave here already in the API's shape.
+import type { Sql } from "./db.ts";
+import type { ListQuery, Stats, Task, TaskCreate, TaskList, TaskPatch } from "./schemas.ts";
+
+interface TaskRow {
+  id: number;
+  title: string;
+  description: string | null;
+  completed: boolean;
+  priority: Task["priority"];
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toTask = (row: TaskRow): Task => ({
+  ...row,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+export type TaskListPage = Omit<TaskList, "from_cache">;
+
+export function createTasksRepository(sql: Sql) {
+  const columns = sql`id, title, description, completed, priority, created_at, updated_at`;
+
+  async function counts(): Promise<{ total: number; completed: number }> {
+    const [row] = await sql<[{ total: number; completed: number }]>`
+      SELECT count(*)::int AS total, count(*) FILTER (WHERE completed)::int AS completed FROM tasks`;
+    return row!;
+  }
+
+  return {
+    counts,
+
+    async list({ priority, completed, limit, offset }: ListQuery): Promise<TaskListPage> {
+      const [rows, totals] = await Promise.all([
+        sql<TaskRow[]>`
+          SELECT ${columns} FROM tasks
+          WHERE true
+            ${priority === undefined ? sql`` : sql`AND priority = ${priority}`}
+            ${completed === undefined ? sql`` : sql`AND completed = ${completed}`}
+          ORDER BY created_at DESC, id DESC
+          LIMIT ${limit} OFFSET ${offset}`,
+        counts(),
+      ]);
+      const { total, completed: done } = totals;
+      return { tasks: rows.map(toTask), stats: { total, completed: done, pending: total - done }, count: rows.length };
+    },
+
+    async get(id: number): Promise<Task | undefined> {
+      const [row] = await sql<TaskRow[]>`SELECT ${columns} FROM tasks WHERE id = ${id}`;
+      return row && toTask(row);
+    },
+
+    async create(input: TaskCreate): Promise<Task> {
+      const [row] = await sql<TaskRow[]>`
+        INSERT INTO tasks (title, description, priority, completed)
+        VALUES (${input.title}, ${input.description ?? null}, ${input.priority ?? "medium"}, ${input.completed ?? false})
+        RETURNING ${columns}`;
+      return toTask(row!);
+    },
+
+    async update(id: number, patch: TaskPatch): Promise<Task | undefined> {
+      // clock_timestamp(), not now(): updated_at must move even within the creating transaction's instant.
+      const [row] = await sql<TaskRow[]>`
+        UPDATE tasks SET ${sql(patch)}, updated_at = clock_timestamp()
+        WHERE id = ${id}
+        RETURNING ${columns}`;
+      return row && toTask(row);
+    },
+
+    async remove(id: number): Promise<boolean> {
+      const result = await sql`DELETE FROM tasks WHERE id = ${id}`;
+      return result.count > 0;
+    },
+
+    async stats(): Promise<Stats> {
+      const [row] = await sql<[{ total: number; completed: number; high: number; medium: number; low: number }]>`
+        SELECT count(*)::int AS total,
+               count(*) FILTER (WHERE completed)::int AS completed,
+               count(*) FILTER (WHERE priority = 'high')::int AS high,
+               count(*) FILTER (WHERE priority = 'medium')::int AS medium,
+               count(*) FILTER (WHERE priority = 'low')::int AS low
+        FROM tasks`;
+      const { total, completed, high, medium, low } = row!;
+      return {
+        total_tasks: total,
+        completed_tasks: completed,
+        pending_tasks: total - completed,
+        by_priority: { high, medium, low },
+      };
+    },
+
+    async ping(): Promise<void> {
+      await sql`SELECT 1`;
+    },
+  };
+}
+
+export type TasksRepository = ReturnType<typeof createTasksRepository>;

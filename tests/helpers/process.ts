@@ -1,0 +1,65 @@
+// Runs the service's entry points as real child processes, as a user or a container would.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+export interface Child {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts a command in its own process group (so `npm run` and its children can be stopped together). */
+export function run(command: string, args: string[], env: Record<string, string>): Child {
+  const proc = spawn(command, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (d: Buffer) => (out += d));
+  proc.stderr!.on("data", (d: Buffer) => (err += d));
+  const exited = once(proc, "exit").then(([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null });
+  return { proc, stdout: () => out, stderr: () => err, exited };
+}
+
+/** The production entry, from source. */
+export const runMain = (env: Record<string, string>) => run(process.execPath, ["--import", "tsx", "service/src/main.ts"], env);
+
+export function killGroup(child: Child, signal: NodeJS.Signals = "SIGTERM") {
+  try {
+    process.kill(-child.proc.pid!, signal);
+  } catch {
+    // The group has already exited.
+  }
+}
+
+export async function waitFor(url: string, status = 200, timeoutMs = 30_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.status === status) return res;
+      last = `HTTP ${res.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+}

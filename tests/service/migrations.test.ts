@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { readdirSync } from "node:fs";
+import { loadConfig } from "../../service/src/config.ts";
+import { createSql } from "../../service/src/db.ts";
+import { createLogger } from "../../service/src/logger.ts";
+import { migrateAndSeed, migrationsDir } from "../../service/src/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
+
+const silent = createLogger("silent");
+let db: TestDatabase | undefined;
+afterEach(async () => {
+  await db?.drop();
+  db = undefined;
+});
+
+// Separate pools, as separate replicas would have, all starting at once.
+async function raceInstances(count: number, seedTasks: number) {
+  const pools = Array.from({ length: count }, () => createSql(loadConfig(db!.env), silent));
+  try {
+    await Promise.all(pools.map((sql) => migrateAndSeed(sql, seedTasks, silent)));
+  } finally {
+    await Promise.all(pools.map((sql) => sql.end()));
+  }
+}
+
+describe("migrations", () => {
+  it("apply each file exactly once when several instances start together", async () => {
+    db = await createTestDatabase();
+    await raceInstances(6, 0);
+    const files = readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort();
+    expect(files.length).toBeGreaterThan(0);
+    expect((await db.sql`SELECT version FROM schema_migrations ORDER BY version`).map((r) => r.version)).toEqual(files);
+    await raceInstances(3, 0);
+    expect(await db.sql`SELECT count(*)::int AS n FROM schema_migrations`).toEqual([{ n: files.length }]);
+  });
+
+  it("let the database itself refuse an unknown priority and an empty title", async () => {
+    db = await createTestDatabase();
+    await raceInstances(1, 0);
+    await expect(db.sql`INSERT INTO tasks (title, priority) VALUES ('t', 'urgent')`).rejects.toThrow(/tasks_priority_check/);
+    await expect(db.sql`INSERT INTO tasks (title) VALUES ('')`).rejects.toThrow(/check/);
+    const [row] = await db.sql`INSERT INTO tasks (title) VALUES ('t') RETURNING completed, priority`;
+    expect(row).toEqual({ completed: false, priority: "medium" });
+  });
+
+  it("create indexes that serve the list queries", async () => {
+    db = await createTestDatabase();
+    await raceInstances(1, 0);
+    const indexes = (await db.sql`SELECT indexdef FROM pg_indexes WHERE tablename = 'tasks'`).map((r) => r.indexdef as string);
+    expect(indexes).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/\(created_at DESC, id DESC\)/),
+        expect.stringMatching(/\(priority, created_at DESC, id DESC\)/),
+        expect.stringMatching(/\(completed, created_at DESC, id DESC\)/),
+      ]),
+    );
+  });
+});
+
+describe("seeding", () => {
+  it("inserts exactly N demo tasks once, with the seed's titles and proportions", async () => {
+    db = await createTestDatabase();
+    await raceInstances(4, 1000);
+    const [counts] = await db.sql`
+      SELECT count(*)::int AS total,
+             count(*) FILTER (WHERE completed)::int AS completed,
+             count(*) FILTER (WHERE priority = 'low')::int AS low,
+             count(*) FILTER (WHERE priority = 'medium')::int AS medium,
+             count(*) FILTER (WHERE priority = 'high')::int AS high
+      FROM tasks`;
+    expect(counts).toEqual({ total: 1000, completed: 300, low: 200, medium: 500, high: 300 });
+    const [first] = await db.sql`SELECT title, description FROM tasks ORDER BY id LIMIT 1`;
+    expect(first).toEqual({ title: "Task 1", description: "Description for task 1" });
+    // Completion does not follow priority: each priority has completed and pending tasks.
+    const mixed = await db.sql`SELECT priority FROM tasks GROUP BY priority HAVING bool_or(completed) AND NOT bool_and(completed)`;
+    expect(mixed).toHaveLength(3);
+  });
+
+  it("leaves a table that has tasks alone", async () => {
+    db = await createTestDatabase();
+    await raceInstances(1, 0);
+    await db.sql`INSERT INTO tasks (title) VALUES ('mine')`;
+    await raceInstances(2, 50);
+    expect(await db.sql`SELECT title FROM tasks`).toEqual([{ title: "mine" }]);
+  });
+});
