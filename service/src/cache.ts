@@ -1,5 +1,9 @@
-// The read cache seam. With REDIS_HOST unset the cache is off: every read goes to PostgreSQL and
-// answers X-Cache: BYPASS.
+// The read cache. Off (REDIS_HOST unset): every read goes to PostgreSQL and answers BYPASS.
+// On: reads go through Redis and every write invalidates them before it is answered.
+import { Redis } from "ioredis";
+import type { Config } from "./config.ts";
+import type { Logger } from "./logger.ts";
+
 export type CacheOutcome = "HIT" | "MISS" | "BYPASS";
 export type CacheState = "disabled" | "connected" | "unavailable";
 
@@ -7,7 +11,7 @@ export interface Cache {
   readonly state: CacheState;
   /** Returns the cached value for key, or loads, stores and returns it. */
   read<T>(key: string, load: () => Promise<T>): Promise<{ value: T; outcome: CacheOutcome }>;
-  /** Makes every earlier cached read unreachable; called after each write. */
+  /** Makes every earlier cached read unreachable; awaited by each write before it answers. */
   invalidate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -18,3 +22,120 @@ export const disabledCache: Cache = {
   invalidate: async () => {},
   close: async () => {},
 };
+
+// Invalidation is by generation: every entry's key holds the generation current when its read
+// began, and a write bumps the generation before it answers. A slow read that loaded old rows and
+// stores them after a write lands them under the old generation, where no later read looks.
+// A missing generation (evicted or flushed) restarts from Redis' clock in microseconds, which is
+// past any generation used before, so entries written under an earlier one are never reused.
+const READ = `
+local gen = redis.call('GET', KEYS[1])
+if not gen then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX')
+  gen = redis.call('GET', KEYS[1])
+end
+return {gen, redis.call('GET', ARGV[1] .. gen .. ':' .. ARGV[2])}`;
+
+const BUMP = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+local t = redis.call('TIME')
+redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]))
+return 0`;
+
+type GenerationRedis = Redis & {
+  cacheRead(genKey: string, entryPrefix: string, key: string): Promise<[string, string | null]>;
+  cacheBump(genKey: string): Promise<number>;
+};
+
+// Redis is optional: an unreachable Redis must cost a request little, so commands fail at once
+// while disconnected (no offline queue) and time out quickly when Redis stalls.
+const COMMAND_TIMEOUT_MS = 25;
+
+export function createRedisCache(
+  config: Pick<Config, "REDIS_HOST" | "REDIS_PORT" | "REDIS_PASSWORD" | "CACHE_TTL" | "CACHE_PREFIX">,
+  logger: Logger,
+  onOutcome: (outcome: CacheOutcome) => void = () => {},
+): Cache {
+  const redis = new Redis({
+    host: config.REDIS_HOST,
+    port: config.REDIS_PORT,
+    password: config.REDIS_PASSWORD,
+    connectionName: "taskflow-api",
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    connectTimeout: 1000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  }) as GenerationRedis;
+  redis.defineCommand("cacheRead", { numberOfKeys: 1, lua: READ });
+  redis.defineCommand("cacheBump", { numberOfKeys: 1, lua: BUMP });
+
+  const genKey = `${config.CACHE_PREFIX}:gen`;
+  const entryPrefix = `${config.CACHE_PREFIX}:g`;
+  // A write this process could not invalidate: until the bump succeeds, this process reads
+  // around the cache, and the bump is retried as soon as Redis is back.
+  let owedBump = false;
+  let lastError = "";
+
+  const bump = async () => {
+    try {
+      await redis.cacheBump(genKey);
+      owedBump = false;
+    } catch (error) {
+      owedBump = true;
+      logger.warn({ reason: (error as Error).message }, "cache invalidation failed; reads bypass the cache until Redis answers");
+    }
+  };
+
+  redis.on("ready", () => {
+    logger.info("cache connected");
+    lastError = "";
+    // Whatever this process wrote while Redis was away may still be cached under the current
+    // generation, so a reconnect always invalidates.
+    void bump();
+  });
+  redis.on("error", (error: Error) => {
+    // ioredis retries on its own; log each distinct failure once, not every retry.
+    if (error.message !== lastError) logger.warn({ reason: error.message }, "cache unavailable");
+    lastError = error.message;
+  });
+
+  const usable = async () => {
+    if (redis.status !== "ready") return false;
+    if (owedBump) await bump();
+    return !owedBump;
+  };
+
+  return {
+    get state(): CacheState {
+      return redis.status === "ready" ? "connected" : "unavailable";
+    },
+
+    async read(key, load) {
+      if (!(await usable())) return { value: await load(), outcome: "BYPASS" };
+      let gen: string;
+      try {
+        const [current, cached] = await redis.cacheRead(genKey, entryPrefix, key);
+        if (cached !== null) {
+          onOutcome("HIT");
+          return { value: JSON.parse(cached), outcome: "HIT" };
+        }
+        gen = current;
+      } catch {
+        return { value: await load(), outcome: "BYPASS" };
+      }
+      onOutcome("MISS");
+      const value = await load();
+      // Not awaited: the answer does not wait for the cache to be filled.
+      redis.set(`${entryPrefix}${gen}:${key}`, JSON.stringify(value), "EX", config.CACHE_TTL).catch(() => {});
+      return { value, outcome: "MISS" };
+    },
+
+    invalidate: bump,
+
+    async close() {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

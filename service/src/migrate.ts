@@ -40,13 +40,16 @@ export async function migrateAndSeed(sql: Sql, seedTasks: number, logger: Logger
 }
 
 // The seed's init script: "Task N", about 30% completed, priorities about 20% low / 50% medium /
-// 30% high. Completion follows the tens digit and priority the units digit, so the two are independent.
+// 30% high. The fractional parts of i times two unrelated irrationals spread evenly over [0, 1) for
+// any N, even a small one, and independently of each other, so completion does not follow priority.
 function seed(tx: postgres.TransactionSql, count: number) {
   return tx`
     INSERT INTO tasks (title, description, completed, priority)
     SELECT 'Task ' || i,
            'Description for task ' || i,
-           (i / 10) % 10 < 3,
-           CASE WHEN i % 10 < 2 THEN 'low' WHEN i % 10 < 7 THEN 'medium' ELSE 'high' END
+           (i * 0.6180339887) % 1 < 0.3,
+           CASE WHEN (i * 0.7548776662) % 1 < 0.2 THEN 'low'
+                WHEN (i * 0.7548776662) % 1 < 0.7 THEN 'medium'
+                ELSE 'high' END
     FROM generate_series(1, ${count}::int) AS i`;
 }

@@ -5,7 +5,7 @@ import type { Server } from "node:http";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createApp } from "./app.ts";
-import { disabledCache, type Cache } from "./cache.ts";
+import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
 import type { Config } from "./config.ts";
 import { activeConnections, createSql, type Sql } from "./db.ts";
 import type { Logger } from "./logger.ts";
@@ -46,9 +46,9 @@ export async function startService(
     throw error;
   }
 
-  const cache: Cache = disabledCache;
-  const tasks = createTasksRepository(sql);
   const metrics = createMetrics();
+  const cache: Cache = config.REDIS_HOST ? createRedisCache(config, logger, metrics.observeCache) : disabledCache;
+  const tasks = createTasksRepository(sql);
   let draining = false;
   const app = createApp({
     tasks,

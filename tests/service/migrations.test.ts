@@ -68,12 +68,30 @@ describe("seeding", () => {
              count(*) FILTER (WHERE priority = 'medium')::int AS medium,
              count(*) FILTER (WHERE priority = 'high')::int AS high
       FROM tasks`;
-    expect(counts).toEqual({ total: 1000, completed: 300, low: 200, medium: 500, high: 300 });
+    expect(counts!.total).toBe(1000);
+    // "About" the seed's proportions: within one percentage point of each.
+    expect(counts!.completed).toBeGreaterThanOrEqual(290);
+    expect(counts!.completed).toBeLessThanOrEqual(310);
+    expect(counts!.low).toBeGreaterThanOrEqual(190);
+    expect(counts!.low).toBeLessThanOrEqual(210);
+    expect(counts!.medium).toBeGreaterThanOrEqual(490);
+    expect(counts!.medium).toBeLessThanOrEqual(510);
+    expect(counts!.high).toBeGreaterThanOrEqual(290);
+    expect(counts!.high).toBeLessThanOrEqual(310);
     const [first] = await db.sql`SELECT title, description FROM tasks ORDER BY id LIMIT 1`;
     expect(first).toEqual({ title: "Task 1", description: "Description for task 1" });
     // Completion does not follow priority: each priority has completed and pending tasks.
     const mixed = await db.sql`SELECT priority FROM tasks GROUP BY priority HAVING bool_or(completed) AND NOT bool_and(completed)`;
     expect(mixed).toHaveLength(3);
+  });
+
+  it("keeps the proportions for a small N", async () => {
+    db = await createTestDatabase();
+    await raceInstances(1, 10);
+    const [counts] = await db.sql`
+      SELECT count(*)::int AS total, count(*) FILTER (WHERE completed)::int AS completed,
+             count(DISTINCT priority)::int AS priorities FROM tasks`;
+    expect(counts).toEqual({ total: 10, completed: 3, priorities: 3 });
   });
 
   it("leaves a table that has tasks alone", async () => {
