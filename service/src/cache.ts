@@ -92,7 +92,8 @@ export function createRedisCache(
     logger.info("cache connected");
     lastError = "";
     // Whatever this process wrote while Redis was away may still be cached under the current
-    // generation, so a reconnect always invalidates.
+    // generation, so a (re)connect invalidates before this process reads through the cache again.
+    owedBump = true;
     void bump();
   });
   redis.on("error", (error: Error) => {

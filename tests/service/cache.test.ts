@@ -1,0 +1,297 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createRedisCache } from "../../service/src/cache.ts";
+import { createLogger } from "../../service/src/logger.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
+import { freePort } from "../helpers/process.ts";
+import { TcpProxy } from "../helpers/proxy.ts";
+import { RedisServer, sharedRedis } from "../helpers/redis.ts";
+import { startTestService, type TestService } from "../helpers/service.ts";
+
+let db: TestDatabase;
+let prefix: string;
+const started: TestService[] = [];
+
+const cacheEnv = (overrides: Record<string, string> = {}) => ({
+  ...db.env,
+  REDIS_HOST: "127.0.0.1",
+  REDIS_PORT: "6379",
+  CACHE_PREFIX: prefix,
+  ...overrides,
+});
+const start = async (env: Record<string, string>) => {
+  const service = await startTestService(env);
+  started.push(service);
+  return service;
+};
+
+async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const cacheState = async (api: TestService) => ((await (await api.request("/ready")).json()) as { cache: string }).cache;
+
+/** A replica on the shared Redis, once its cache has connected. */
+const startCached = async (overrides: Record<string, string> = {}) => {
+  const api = await start(cacheEnv(overrides));
+  await until(async () => (await cacheState(api)) === "connected", "the cache to connect");
+  return api;
+};
+
+const read = async (api: TestService, path: string) => {
+  const res = await api.request(path);
+  expect(res.status).toBe(200);
+  return { outcome: res.headers.get("x-cache"), body: (await res.json()) as any };
+};
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await (await startTestService(db.env)).stop(); // applies the migrations
+});
+beforeEach(async () => {
+  prefix = `taskflow-test-${randomBytes(4).toString("hex")}`;
+  await db.sql`TRUNCATE tasks RESTART IDENTITY`;
+});
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((s) => s.stop()));
+  const redis = sharedRedis();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe("reads through Redis", () => {
+  it("miss, then hit, then miss again once the TTL has passed", async () => {
+    const api = await startCached({ CACHE_TTL: "1" });
+    await api.json("/tasks", { title: "cached" });
+    for (const path of ["/tasks", "/tasks/1", "/stats"]) {
+      expect((await read(api, path)).outcome).toBe("MISS");
+      const hit = await read(api, path);
+      expect(hit.outcome).toBe("HIT");
+      if (path === "/tasks") expect(hit.body.from_cache).toBe(true);
+    }
+    await new Promise((r) => setTimeout(r, 1200));
+    const expired = await read(api, "/tasks");
+    expect(expired.outcome).toBe("MISS");
+    expect(expired.body.from_cache).toBe(false);
+  });
+
+  it("keys each list query on its own, under the configured prefix", async () => {
+    const api = await startCached();
+    await read(api, "/tasks?priority=high");
+    expect((await read(api, "/tasks?priority=low")).outcome).toBe("MISS");
+    expect((await read(api, "/tasks?priority=high")).outcome).toBe("HIT");
+    const redis = sharedRedis();
+    const keys = await redis.keys(`${prefix}:*`);
+    redis.disconnect();
+    expect(keys.length).toBeGreaterThanOrEqual(3);
+    expect(keys.every((k) => k.startsWith(`${prefix}:`))).toBe(true);
+  });
+
+  it("answers the same body from the cache as from PostgreSQL", async () => {
+    const api = await startCached();
+    await api.json("/tasks", { title: "same", description: "bytes" });
+    const miss = await read(api, "/tasks/1");
+    const hit = await read(api, "/tasks/1");
+    expect(hit.outcome).toBe("HIT");
+    expect(hit.body).toEqual(miss.body);
+  });
+
+  it("caches a 404 and forgets it when the task is created", async () => {
+    const api = await startCached();
+    expect((await api.request("/tasks/1")).status).toBe(404);
+    expect((await api.request("/tasks/1")).headers.get("x-cache")).toBe("HIT");
+    await api.json("/tasks", { title: "now it exists" });
+    expect((await read(api, "/tasks/1")).body.title).toBe("now it exists");
+  });
+});
+
+describe("invalidation", () => {
+  const writes: [string, (api: TestService) => Promise<Response>][] = [
+    ["create", (api) => api.json("/tasks", { title: "second", priority: "high", completed: true })],
+    ["update", (api) => api.json("/tasks/1", { title: "renamed", priority: "high", completed: true }, "PATCH")],
+    ["delete", (api) => api.request("/tasks/1", { method: "DELETE" })],
+  ];
+
+  it.each(writes)("after a %s, no cached read predates it", async (_name, write) => {
+    const api = await startCached();
+    await api.json("/tasks", { title: "first" });
+    const paths = ["/tasks", "/tasks?priority=high", "/tasks/1", "/stats"];
+    for (const path of paths) await api.request(path);
+    for (const path of paths) expect((await api.request(path)).headers.get("x-cache")).toBe("HIT");
+    expect((await write(api)).ok).toBe(true);
+    const fresh = await startTestService({ ...db.env });
+    try {
+      for (const path of paths) {
+        const cached = await api.request(path);
+        const truth = await fresh.request(path);
+        expect(cached.headers.get("x-cache"), path).toBe("MISS");
+        expect(cached.status, path).toBe(truth.status);
+        const [a, b] = [await cached.json(), await truth.json()];
+        if (path.startsWith("/tasks?") || path === "/tasks") {
+          expect({ ...(a as object), from_cache: null }).toEqual({ ...(b as object), from_cache: null });
+        } else {
+          expect(a).toEqual(b);
+        }
+      }
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
+
+describe("read-your-writes across replicas sharing one Redis", () => {
+  it("a write answered by one replica is seen by the next read on the other", async () => {
+    const [a, b] = [await startCached(), await startCached()];
+    await a.json("/tasks", { title: "v1" });
+    for (let round = 2; round <= 20; round++) {
+      expect((await read(b, "/tasks/1")).body.title).toBe(`v${round - 1}`);
+      expect((await read(b, "/tasks/1")).outcome).toBe("HIT");
+      const writer = round % 2 ? a : b;
+      const reader = round % 2 ? b : a;
+      await writer.json("/tasks/1", { title: `v${round}` }, "PATCH");
+      expect((await read(reader, "/tasks/1")).body.title).toBe(`v${round}`);
+      expect((await read(reader, "/tasks")).body.tasks[0].title).toBe(`v${round}`);
+    }
+  });
+
+  it("a slow read that loaded old rows cannot repopulate the cache after a write", async () => {
+    const logger = createLogger("silent");
+    const config = { REDIS_HOST: "127.0.0.1", REDIS_PORT: 6379, CACHE_TTL: 60, CACHE_PREFIX: prefix };
+    const [replicaA, replicaB] = [createRedisCache(config, logger), createRedisCache(config, logger)];
+    try {
+      await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
+      let database = "old";
+      let releaseSlowRead!: () => void;
+      const slowLoadStarted = new Promise<void>((resolveStarted) => {
+        const slow = replicaA.read("task:1", async () => {
+          const seen = database; // the slow read takes its snapshot before the write...
+          resolveStarted();
+          await new Promise<void>((r) => (releaseSlowRead = r)); // ...and stores after it
+          return seen;
+        });
+        void slow.then((r) => expect(r).toEqual({ value: "old", outcome: "MISS" }));
+      });
+      await slowLoadStarted;
+      database = "new";
+      await replicaB.invalidate(); // the write is answered here
+      releaseSlowRead();
+      await new Promise((r) => setTimeout(r, 100)); // let the slow read's store land
+      for (const replica of [replicaA, replicaB, replicaA]) {
+        const { value } = await replica.read("task:1", async () => database);
+        expect(value).toBe("new");
+      }
+      expect(await replicaA.read("task:1", async () => "unused")).toEqual({ value: "new", outcome: "HIT" });
+    } finally {
+      await Promise.all([replicaA.close(), replicaB.close()]);
+    }
+  });
+
+  it("a generation lost to eviction never brings back entries from before", async () => {
+    const api = await startCached();
+    await api.json("/tasks", { title: "before" });
+    await api.request("/tasks/1");
+    const redis = sharedRedis();
+    await redis.del(`${prefix}:gen`);
+    redis.disconnect();
+    await api.json("/tasks/1", { title: "after" }, "PATCH");
+    expect((await read(api, "/tasks/1")).body.title).toBe("after");
+  });
+});
+
+describe("when Redis is unreachable", () => {
+  it("at start: every endpoint answers from PostgreSQL, /ready stays 200 and says so", async () => {
+    const api = await start(cacheEnv({ REDIS_PORT: String(await freePort()) }));
+    expect(await api.request("/ready").then((r) => r.json())).toEqual({ status: "ready", database: "connected", cache: "unavailable" });
+    const created = await api.json("/tasks", { title: "no cache" });
+    expect(created.status).toBe(201);
+    for (const path of ["/tasks", "/tasks/1", "/stats"]) {
+      const { outcome } = await read(api, path);
+      expect(outcome).toBe("BYPASS");
+    }
+    expect((await api.json("/tasks/1", { completed: true }, "PATCH")).status).toBe(200);
+    expect((await read(api, "/tasks/1")).body.completed).toBe(true);
+    expect((await api.request("/tasks/1", { method: "DELETE" })).status).toBe(204);
+  });
+
+  it("mid-run: bypasses, then resumes caching by itself when Redis returns", async () => {
+    const redis = await new RedisServer().start();
+    try {
+      const api = await start(cacheEnv({ REDIS_PORT: String(redis.port) }));
+      await until(async () => (await cacheState(api)) === "connected", "the cache to connect");
+      await api.json("/tasks", { title: "t" });
+      await api.request("/tasks");
+      expect((await read(api, "/tasks")).outcome).toBe("HIT");
+
+      await redis.stop();
+      await until(async () => (await cacheState(api)) === "unavailable", "the cache to be reported unavailable");
+      expect((await api.request("/ready")).status).toBe(200);
+      expect((await read(api, "/tasks")).outcome).toBe("BYPASS");
+      expect((await api.json("/tasks", { title: "during the outage" })).status).toBe(201);
+      expect((await read(api, "/tasks")).body.count).toBe(2);
+
+      await redis.start();
+      await until(async () => (await cacheState(api)) === "connected", "the cache to reconnect");
+      await api.request("/tasks");
+      const back = await read(api, "/tasks");
+      expect(back.outcome).toBe("HIT");
+      expect(back.body.count).toBe(2);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it("for one replica only: its writes are not served stale by the other once it reconnects", async () => {
+    const proxy = await new TcpProxy(6379).open();
+    try {
+      const cut = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
+      const other = await startCached();
+      await until(async () => (await cacheState(cut)) === "connected", "the proxied cache to connect");
+      await other.json("/tasks", { title: "v1" });
+      await other.request("/tasks/1");
+      expect((await read(other, "/tasks/1")).outcome).toBe("HIT");
+
+      await proxy.cut();
+      await until(async () => (await cacheState(cut)) === "unavailable", "the proxied cache to drop");
+      expect((await cut.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
+      expect((await read(cut, "/tasks/1")).body.title).toBe("v2");
+
+      await proxy.open();
+      await until(async () => (await cacheState(cut)) === "connected", "the proxied cache to reconnect");
+      await until(async () => (await read(other, "/tasks/1")).body.title === "v2", "the other replica to see v2", 3000);
+      expect((await read(cut, "/tasks/1")).body.title).toBe("v2");
+    } finally {
+      await proxy.cut();
+    }
+  });
+});
+
+describe("REDIS_PASSWORD", () => {
+  it("is sent when set: a password-protected Redis caches, a wrong password bypasses", async () => {
+    const redis = await new RedisServer().start();
+    try {
+      const admin = new (await import("ioredis")).Redis({ port: redis.port });
+      await admin.config("SET", "requirepass", "s3cret");
+      admin.disconnect();
+      const good = await start(cacheEnv({ REDIS_PORT: String(redis.port), REDIS_PASSWORD: "s3cret" }));
+      await until(async () => (await cacheState(good)) === "connected", "the cache to authenticate");
+      await good.request("/stats");
+      expect((await read(good, "/stats")).outcome).toBe("HIT");
+      const bad = await start(cacheEnv({ REDIS_PORT: String(redis.port), REDIS_PASSWORD: "wrong" }));
+      expect((await read(bad, "/stats")).outcome).toBe("BYPASS");
+      expect(await cacheState(bad)).toBe("unavailable");
+      expect(bad.logs.join("\n")).not.toContain("wrong");
+    } finally {
+      await redis.stop();
+    }
+  });
+});
