@@ -1,6 +1,6 @@
 // Start-up and shutdown: wait for PostgreSQL, migrate and seed, listen; on stop, drain and close.
 import { serve } from "@hono/node-server";
-import type { AddressInfo } from "node:net";
+import { Server as NetServer, type AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -75,8 +75,12 @@ export async function startService(
     (stopping ??= (async () => {
       draining = true;
       logger.info({ grace_seconds: config.SHUTDOWN_GRACE_SECONDS }, "shutting down: draining in-flight requests");
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // http.Server#close also closes idle keep-alive connections (Node >= 19), racing clients
+      // that are sending their next request on one: they would see a reset. net.Server#close only
+      // stops accepting; each open connection then ends after its next answer (Connection: close,
+      // set above) or at its keep-alive timeout, and the callback runs when the last one has ended.
+      // https://nodejs.org/api/http.html#serverclosecallback
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
       const timer = setTimeout(() => {
         logger.warn("grace period over: closing the remaining connections");
         server.closeAllConnections();

@@ -1,0 +1,313 @@
+// The service image, built for real and run the way the Deployment runs it: read-only root file
+// system, uid 1000, no capabilities, no privilege escalation, against the machine's PostgreSQL and
+// Redis on a fresh database; then the smoke suite, then a SIGTERM stop.
+import { randomBytes } from "node:crypto";
+import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, requiredSettings, settingNames } from "../../service/src/config.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
+import { freePort } from "../helpers/process.ts";
+import { sharedRedis } from "../helpers/redis.ts";
+import { runSmoke } from "../smoke/smoke.ts";
+import { containerState, DOCKER, docker, filesInTopLayers, inspectImage, listTree, run, type ImageInfo } from "./docker.ts";
+
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+const serviceDir = path.join(repo, "service");
+// CI clones the repository next to shared/, as the work tree is here.
+const baseImageTool = path.resolve(repo, "../shared/tools/local-node-image");
+
+const MB = 1_000_000;
+const MAX_ADDED_BYTES = 10 * MB;
+const MAX_CONTEXT_BYTES = 1 * MB;
+const GRACE_SECONDS = 10;
+
+const runId = randomBytes(4).toString("hex");
+const tag = `taskflow-api:image-test-${runId}`;
+const containerName = `taskflow-image-test-${runId}`;
+const password = `image-test-${runId}`;
+const cachePrefix = `taskflow-img-${runId}`;
+
+let workDir: string;
+let baseImage: string;
+let image: ImageInfo | undefined;
+let db: TestDatabase | undefined;
+let url: string | undefined;
+let containerStarted = false;
+
+function caSecretArgs(): Promise<string[]> {
+  // The proxy's CA where there is one; a machine without the file builds with plain `docker build`.
+  const ca = process.env.NODE_EXTRA_CA_CERTS || "/etc/ssl/certs/ca-certificates.crt";
+  return access(ca).then(
+    () => ["--secret", `id=npm_ca,src=${ca}`],
+    () => [],
+  );
+}
+
+const logsOf = async (name: string) => {
+  const { stdout, stderr } = await run(DOCKER, ["logs", name]);
+  return { stdout, stderr };
+};
+
+async function waitForReady(base: string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  let last = "no answer yet";
+  while (Date.now() < deadline) {
+    const state = await containerState(containerName);
+    if (!state.Running) {
+      const { stdout, stderr } = await logsOf(containerName);
+      throw new Error(`the container exited with code ${state.ExitCode} before it was ready:\n${stdout}${stderr}`);
+    }
+    try {
+      const response = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(2_000) });
+      last = `HTTP ${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`not ready within 90 s; last answer: ${last}`);
+}
+
+async function cacheKeys(): Promise<string[]> {
+  const redis = sharedRedis();
+  try {
+    return await redis.keys(`${cachePrefix}:*`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function serviceConnections(database: string): Promise<number> {
+  // The service names its connections taskflow-api/<host>/<pid>; the test's own client does not.
+  const [row] = await db!.sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = ${database} AND application_name LIKE 'taskflow-api/%'`;
+  return row!.n;
+}
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(tmpdir(), "taskflow-image-"));
+});
+
+afterAll(async () => {
+  const problems: string[] = [];
+  const attempt = async (what: string, action: () => Promise<unknown>) => {
+    try {
+      await action();
+    } catch (error) {
+      problems.push(`${what}: ${(error as Error).message}`);
+    }
+  };
+  if (containerStarted) await attempt("remove the container", () => docker(["rm", "--force", containerName]));
+  if (image) await attempt("remove the image", () => docker(["image", "rm", "--force", tag]));
+  if (db) await attempt("drop the database", () => db!.drop());
+  await attempt("delete the cache keys", async () => {
+    const keys = await cacheKeys();
+    if (keys.length === 0) return;
+    const redis = sharedRedis();
+    try {
+      await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+  });
+  if (workDir) await attempt("remove the work directory", () => rm(workDir, { recursive: true, force: true }));
+  if (problems.length > 0) throw new Error(`cleanup failed:\n${problems.join("\n")}`);
+});
+
+describe("service image", () => {
+  it("builds from service/ on the stand-in base", async () => {
+    // No engine means a failed test with the tool's reason, never a skipped one.
+    try {
+      // Through bash: CI's copy of shared/ may not keep the execute bit.
+      baseImage = (await run("bash", [baseImageTool])).stdout.trim();
+    } catch (error) {
+      throw new Error(`no Docker engine or base image: ${(error as Error).message}`);
+    }
+    expect(baseImage, "local-node-image printed no tag").toMatch(/\S/);
+    await docker([
+      "build",
+      "--build-arg",
+      `NODE_IMAGE=${baseImage}`,
+      ...(await caSecretArgs()),
+      "--tag",
+      tag,
+      serviceDir,
+    ]);
+    image = await inspectImage(tag);
+  });
+
+  it("runs node directly as uid/gid 1000 and holds only the bundle and the migrations", async () => {
+    expect(image, "the image was not built").toBeDefined();
+    const { Config, RootFS } = image!;
+    expect(Config.User).toBe("1000:1000");
+    expect(Config.Entrypoint ?? []).toEqual([]);
+    expect(Config.Cmd).toEqual(["node", "dist/main.mjs"]);
+    expect(Config.WorkingDir).toBe("/app");
+    expect(Object.keys(Config.ExposedPorts ?? {})).toEqual(["5000/tcp"]);
+    expect(Config.Env).toEqual(expect.arrayContaining(["NODE_ENV=production", "HOME=/home/appuser"]));
+
+    const base = await inspectImage(baseImage);
+    // The final stage is the base plus our layers, not some other image that happens to be small.
+    expect(RootFS.Layers.slice(0, base.RootFS.Layers.length)).toEqual(base.RootFS.Layers);
+
+    const added = await filesInTopLayers(tag, base.RootFS.Layers.length, workDir);
+    console.log(`files the project adds to the image:\n  ${added.join("\n  ")}`);
+    const forbidden: [string, RegExp][] = [
+      ["TypeScript sources", /\.[cm]?ts$/],
+      ["node_modules", /(^|\/)node_modules(\/|$)/],
+      ["lockfiles", /(^|\/)(package-lock|npm-shrinkwrap)\.json$/],
+      ["tests", /(^|\/)(tests?|__tests__)(\/|$)|\.(test|spec)\.[cm]?[jt]s$/],
+      ["Pulumi SDKs", /@pulumi/],
+      ["npm caches", /(^|\/)\.npm(\/|$)/],
+    ];
+    for (const [what, pattern] of forbidden) {
+      expect(added.filter((f) => pattern.test(f)), `the image holds ${what}`).toEqual([]);
+    }
+    // Exactly the bundle and the migrations: anything else the Dockerfile starts to copy shows here.
+    const migrations = (await readdir(path.join(serviceDir, "migrations"))).filter((f) => f.endsWith(".sql")).sort();
+    expect(migrations.length).toBeGreaterThan(0);
+    expect(added).toEqual(["app/dist/main.mjs", ...migrations.map((f) => `app/migrations/${f}`)].sort());
+
+    const addedBytes = image!.Size - base.Size;
+    console.log(
+      `image ${tag}: ${(image!.Size / MB).toFixed(1)} MB in all, ` +
+        `${(addedBytes / MB).toFixed(3)} MB (${addedBytes} bytes) added over ${baseImage} (${(base.Size / MB).toFixed(1)} MB)`,
+    );
+    expect(addedBytes).toBeGreaterThan(0);
+    expect(addedBytes).toBeLessThanOrEqual(MAX_ADDED_BYTES);
+  });
+
+  it("is built from a context under 1 MB", async () => {
+    // BuildKit itself copies the context, after .dockerignore, into a local directory: the same
+    // files `docker build service/` sends, measured rather than re-derived from the ignore rules.
+    const probe = path.join(workDir, "context-probe");
+    await writeFile(path.join(workDir, "Dockerfile.context"), "FROM scratch\nCOPY . /\n");
+    await docker(["build", "--file", path.join(workDir, "Dockerfile.context"), "--output", `type=local,dest=${probe}`, serviceDir]);
+    const files = await listTree(probe);
+    const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
+    console.log(`build context: ${files.length} files, ${bytes} bytes (${(bytes / MB).toFixed(3)} MB)`);
+    expect(files.map((f) => f.file)).toContain("package-lock.json");
+    expect(files.filter((f) => /(^|\/)(node_modules|dist|\.git|tests?)(\/|$)|\.env/.test(f.file))).toEqual([]);
+    expect(bytes).toBeLessThan(MAX_CONTEXT_BYTES);
+  });
+
+  it("runs under the pod's security context and passes the smoke suite", async () => {
+    expect(image, "the image was not built").toBeDefined();
+    db = await createTestDatabase("taskflow_img");
+    const port = await freePort();
+    // What the stack gives the API, named by the config schema the stack builds it from.
+    const env: Record<string, string> = {
+      PORT: String(port),
+      DATABASE_HOST: "127.0.0.1",
+      DATABASE_PORT: "5432",
+      DATABASE_NAME: db.name,
+      DATABASE_USER: "postgres",
+      DATABASE_PASSWORD: password,
+      REDIS_HOST: "127.0.0.1",
+      REDIS_PORT: "6379",
+      CACHE_PREFIX: cachePrefix,
+      SEED_TASKS: "5",
+      STRESS_ENDPOINT: "true",
+      SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
+      LOG_LEVEL: "info",
+    };
+    expect(Object.keys(env).filter((name) => !(settingNames as string[]).includes(name))).toEqual([]);
+    expect(requiredSettings.filter((name) => !(name in env))).toEqual([]);
+    expect(() => loadConfig(env)).not.toThrow();
+
+    // `-e NAME` without a value takes it from docker's own environment: the password stays out of argv.
+    const envArgs = Object.keys(env).flatMap((name) => ["-e", name]);
+    containerStarted = true;
+    await docker(
+      [
+        "run", "--detach", "--name", containerName,
+        "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/home/appuser",
+        "--user", "1000:1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--network", "host",
+        ...envArgs,
+        tag,
+      ],
+      env,
+    );
+    url = `http://127.0.0.1:${port}`;
+    await waitForReady(url);
+    // REDIS_HOST is set, so a cache reported as anything but connected is a fault of the image.
+    const ready = await fetch(`${url}/ready`);
+    expect(await ready.json()).toEqual({ status: "ready", database: "connected", cache: "connected" });
+
+    // PID 1 is node itself (no shell to swallow SIGTERM), unprivileged, with nothing to escalate to.
+    const status = await docker(["exec", containerName, "cat", "/proc/1/status"]);
+    const cmdline = await docker(["exec", containerName, "cat", "/proc/1/cmdline"]);
+    expect(cmdline.split("\0").filter(Boolean)).toEqual(["node", "dist/main.mjs"]);
+    expect(status).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(status).toMatch(/^Gid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(status).toMatch(/^CapEff:\s+0+$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+
+    // Migrations from /app/migrations ran and the seed landed in this run's own database.
+    const [{ n: seeded }] = await db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM tasks`;
+    expect(seeded).toBe(5);
+
+    // The CPU burn runs in a worker thread: it must work from the bundle on a read-only file system.
+    const stress = await fetch(`${url}/stress?duration=1`, { signal: AbortSignal.timeout(15_000) });
+    expect(stress.status).toBe(200);
+    expect(await stress.json()).toMatchObject({ status: "completed", duration: 1 });
+
+    const lines: string[] = [];
+    const result = await runSmoke(url, (line) => lines.push(line));
+    console.log(`smoke suite against the container at ${url}:\n  ${lines.join("\n  ")}`);
+    expect(result.steps.filter((s) => !s.ok).map((s) => `${s.step}: ${s.detail}`)).toEqual([]);
+    expect(result.steps.map((s) => s.step)).toEqual(
+      expect.arrayContaining(["health", "ready", "create", "read", "list", "update", "delete", "stats", "metrics", "validation"]),
+    );
+
+    expect(await serviceConnections(db.name), "the service holds no PostgreSQL connection").toBeGreaterThan(0);
+    expect(await cacheKeys(), `no Redis keys under ${cachePrefix}:`).not.toEqual([]);
+  });
+
+  it("stops on SIGTERM with exit code 0 well within the grace period, having closed its connections", async () => {
+    expect(url, "the container did not start").toBeDefined();
+    const started = performance.now();
+    // 30 s is Kubernetes' default terminationGracePeriodSeconds; a server that ignored SIGTERM
+    // would be killed then, with exit code 137.
+    await docker(["stop", "--time", "30", containerName]);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`docker stop took ${seconds.toFixed(2)} s (the service's grace period: ${GRACE_SECONDS} s)`);
+
+    const state = await containerState(containerName);
+    expect(state).toMatchObject({ Running: false, ExitCode: 0, OOMKilled: false });
+    // Nothing was in flight, so it must not have waited out its own drain deadline either.
+    expect(seconds).toBeLessThan(GRACE_SECONDS);
+
+    const { stdout, stderr } = await logsOf(containerName);
+    const lines = `${stdout}${stderr}`.split("\n").filter((line) => line.trim() !== "");
+    const notJson = lines.filter((line) => {
+      try {
+        JSON.parse(line);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(notJson, "log lines that are not JSON").toEqual([]);
+    const entries = lines.map((line) => JSON.parse(line) as { level?: string; msg?: string; signal?: string });
+    expect(entries.filter((e) => e.level === "error" || e.level === "fatal")).toEqual([]);
+    expect(entries).toContainEqual(expect.objectContaining({ msg: "signal received", signal: "SIGTERM" }));
+    expect(entries.at(-1)).toMatchObject({ msg: "shut down cleanly" });
+    expect(lines.filter((line) => line.includes(password)), "log lines with the database password").toEqual([]);
+
+    // PostgreSQL ends a backend shortly after its client goes: wait a little for the count to settle.
+    let open = await serviceConnections(db!.name);
+    for (let i = 0; open > 0 && i < 50; i++) {
+      await sleep(100);
+      open = await serviceConnections(db!.name);
+    }
+    expect(open, "service connections still open in PostgreSQL").toBe(0);
+  });
+});

@@ -1,0 +1,199 @@
+import { Agent } from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
+import { freePort, killGroup, runMain, waitFor, type Child } from "../helpers/process.ts";
+import { TcpProxy } from "../helpers/proxy.ts";
+import { startTestService, type TestService } from "../helpers/service.ts";
+
+let db: TestDatabase;
+let proxy: TcpProxy | undefined;
+let api: TestService | undefined;
+let child: Child | undefined;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterEach(async () => {
+  await api?.stop();
+  await proxy?.cut();
+  if (child) {
+    killGroup(child, "SIGKILL");
+    await child.exited;
+  }
+  api = proxy = child = undefined;
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe("when PostgreSQL becomes unreachable", () => {
+  it("answers 503 quickly, stays up, and recovers by itself", async () => {
+    proxy = await new TcpProxy(PG_PORT).open();
+    api = await startTestService({ ...db.env, DATABASE_PORT: String(proxy.port) });
+    expect((await api.json("/tasks", { title: "before" })).status).toBe(201);
+
+    await proxy.cut();
+    const ready = await api.request("/ready");
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "not ready", database: "unavailable", cache: "disabled" });
+    for (const [path, init] of [
+      ["/tasks", undefined],
+      ["/tasks/1", undefined],
+      ["/stats", undefined],
+      ["/tasks", { method: "POST", headers: { "content-type": "application/json" }, body: '{"title":"lost?"}' }],
+    ] as const) {
+      const res = await api.request(path, init);
+      expect(res.status, path).toBe(503);
+      expect(await res.json()).toEqual({ error: "database unavailable" });
+    }
+    expect((await api.request("/health")).status).toBe(200);
+
+    await proxy.open();
+    await waitFor(`${api.url}/ready`);
+    const list = (await (await api.request("/tasks")).json()) as { tasks: { title: string }[] };
+    expect(list.tasks.map((t) => t.title)).toEqual(["before"]);
+    expect(api.logs.some((l) => l.includes('"database unavailable"'))).toBe(true);
+  });
+
+  it("at start: the process waits and retries, logging why, instead of exiting", async () => {
+    proxy = new TcpProxy(PG_PORT);
+    proxy.port = await freePort();
+    const port = await freePort();
+    child = runMain({ ...db.env, DATABASE_PORT: String(proxy.port), PORT: String(port) });
+    const waiting = async () => {
+      for (let i = 0; i < 100 && !child!.stdout().includes("waiting for PostgreSQL"); i++) await new Promise((r) => setTimeout(r, 100));
+      return child!.stdout();
+    };
+    expect(await waiting()).toContain("waiting for PostgreSQL");
+    expect(child.proc.exitCode).toBeNull();
+    await proxy.open();
+    await waitFor(`http://127.0.0.1:${port}/ready`);
+    const line = child.stdout().split("\n").find((l) => l.includes("waiting for PostgreSQL"))!;
+    expect(JSON.parse(line)).toMatchObject({ level: "warn", reason: expect.stringMatching(/ECONNREFUSED|connect/i) });
+  });
+
+  it("SIGTERM while still waiting for PostgreSQL exits 0 at once", async () => {
+    const port = await freePort();
+    child = runMain({ ...db.env, DATABASE_PORT: String(await freePort()), PORT: String(port) });
+    for (let i = 0; i < 100 && !child.stdout().includes("waiting for PostgreSQL"); i++) await new Promise((r) => setTimeout(r, 100));
+    child.proc.kill("SIGTERM");
+    expect((await child.exited).code).toBe(0);
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("under a steady load, drops no request that was accepted", async () => {
+    api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
+    const service = api;
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    const get = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        import("node:http").then(({ get }) =>
+          get(`${service.url}${path}`, { agent }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode!));
+          }).on("error", reject),
+        );
+      });
+    let stopping = false;
+    const outcomes = { ok: 0, refused: 0, other: [] as string[] };
+    const worker = async () => {
+      while (!stopping || outcomes.refused === 0) {
+        try {
+          const status = await get("/tasks?limit=5");
+          if (status === 200) outcomes.ok++;
+          else outcomes.other.push(`HTTP ${status}`);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+          if (code === "ECONNREFUSED") {
+            outcomes.refused++;
+            return;
+          }
+          outcomes.other.push(code);
+        }
+      }
+    };
+    const slow = get("/stress?duration=2");
+    const workers = Array.from({ length: 8 }, worker);
+    await new Promise((r) => setTimeout(r, 500));
+    stopping = true;
+    const before = outcomes.ok;
+    await service.stop();
+    await Promise.all(workers);
+    agent.destroy();
+    expect(await slow).toBe(200);
+    expect(before).toBeGreaterThan(0);
+    // Every request the server logged as answered reached its client, and nothing failed but
+    // connections refused after the listener closed.
+    const answered = service.logs.filter((l) => l.includes('"route":"/tasks"')).length;
+    expect(outcomes.other).toEqual([]);
+    expect(outcomes.ok).toBe(answered);
+    expect(service.logs.at(-1)).toContain("shut down cleanly");
+    api = undefined;
+  });
+});
+
+describe("GET /stress", () => {
+  it("burns CPU off the event loop: /health answers while it runs", async () => {
+    api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
+    const order: string[] = [];
+    const stress = api.request("/stress?duration=2").then(async (r) => {
+      order.push("stress");
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 3; i++) {
+      expect((await api.request("/health")).status).toBe(200);
+      order.push("health");
+    }
+    const res = await stress;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "completed", duration: 2, iterations: expect.any(Number) });
+    expect(order).toEqual(["health", "health", "health", "stress"]);
+  });
+
+  it.each(["duration=0", "duration=11", "duration=abc", ""])("refuses %j with 400", async (query) => {
+    api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
+    expect((await api.request(`/stress?${query}`)).status).toBe(400);
+  });
+
+  it("is a 404 unless STRESS_ENDPOINT=true", async () => {
+    api = await startTestService({ ...db.env });
+    const res = await api.request("/stress?duration=1");
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "Not found" });
+  });
+});
+
+describe("GET /metrics", () => {
+  const sample = (text: string, series: string) => {
+    const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
+  it("moves as requests are made, under the seed's names", async () => {
+    api = await startTestService({ ...db.env });
+    await db.sql`TRUNCATE tasks RESTART IDENTITY`;
+    const first = await (await api.request("/metrics")).text();
+    await api.json("/tasks", { title: "counted", completed: true });
+    await api.json("/tasks", { title: "pending" });
+    await api.request("/tasks/1");
+    await api.request("/tasks/99");
+    await api.request("/tasks/1");
+    const res = await api.request("/metrics");
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(sample(first, 'http_requests_total{method="GET",endpoint="/tasks/:id",status="200"}')).toBeUndefined();
+    expect(sample(text, 'http_requests_total{method="GET",endpoint="/tasks/:id",status="200"}')).toBe(2);
+    expect(sample(text, 'http_requests_total{method="GET",endpoint="/tasks/:id",status="404"}')).toBe(1);
+    expect(sample(text, 'http_requests_total{method="POST",endpoint="/tasks",status="201"}')).toBe(2);
+    expect(sample(text, 'http_request_duration_seconds_count{method="GET",endpoint="/tasks/:id"}')).toBe(3);
+    expect(sample(text, "tasks_total")).toBe(2);
+    expect(sample(text, "tasks_completed")).toBe(1);
+    expect(sample(text, "tasks_pending")).toBe(1);
+    expect(sample(text, "database_connections_active")).toBeGreaterThanOrEqual(1);
+    for (const name of ["cache_hits_total", "cache_misses_total", "process_cpu_seconds_total", "nodejs_eventloop_lag_seconds"]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+  });
+});
