@@ -1,0 +1,123 @@
+// Content hash of a Docker build context, the image tag: a change to anything Docker would send
+// yields a new tag (so the Deployment rolls), and an unchanged tree the same tag (so no diff).
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import path from "node:path";
+
+interface Pattern {
+  regex: RegExp;
+  exception: boolean;
+  /** The pattern up to its first wildcard: which directories could hold a match. */
+  literalPrefix: string;
+}
+
+/**
+ * .dockerignore rules as Docker applies them (moby/patternmatcher and
+ * moby/buildkit frontend/dockerfile/dockerignore): comments, `!` exceptions, paths cleaned and made
+ * relative, `*` and `?` within one segment, `**` across segments, the last matching line wins, and a
+ * pattern that matches a parent directory matches everything below it.
+ */
+export function parseDockerignore(text: string): Pattern[] {
+  const patterns: Pattern[] = [];
+  for (const raw of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
+    if (raw.startsWith("#")) continue;
+    let line = raw.trim();
+    if (!line) continue;
+    const exception = line.startsWith("!");
+    if (exception) line = line.slice(1).trim();
+    if (!line) continue;
+    line = path.posix.normalize(line.replaceAll("\\", "/")).replace(/(.)\/+$/, "$1");
+    if (line.length > 1 && line.startsWith("/")) line = line.slice(1);
+    patterns.push({ regex: compile(line), exception, literalPrefix: line.split(/[*?[\\]/)[0]! });
+  }
+  return patterns;
+}
+
+function compile(pattern: string): RegExp {
+  let source = "^";
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === "*" && pattern[i + 1] === "*") {
+      i++;
+      if (pattern[i + 1] === "/") i++;
+      source += i + 1 >= pattern.length ? ".*" : "(.*/)?";
+    } else if (ch === "*") {
+      source += "[^/]*";
+    } else if (ch === "?") {
+      source += "[^/]";
+    } else if (ch === "\\" && i + 1 < pattern.length) {
+      source += `\\${pattern[++i]}`;
+    } else if (ch === "[") {
+      const end = pattern.indexOf("]", i + 1);
+      if (end < 0) {
+        source += "\\[";
+      } else {
+        source += `[${pattern.slice(i + 1, end).replace(/^!/, "^")}]`;
+        i = end;
+      }
+    } else {
+      source += /[.+()|{}$^]/.test(ch) ? `\\${ch}` : ch;
+    }
+  }
+  return new RegExp(`${source}$`);
+}
+
+export function isExcluded(relativePath: string, patterns: Pattern[]): boolean {
+  const parts = relativePath.split("/");
+  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+  let excluded = false;
+  for (const pattern of patterns) {
+    // Docker skips lines that cannot change the verdict so far.
+    if (pattern.exception !== excluded) continue;
+    if (candidates.some((candidate) => pattern.regex.test(candidate))) excluded = !pattern.exception;
+  }
+  return excluded;
+}
+
+/** An excluded directory is still walked when an exception could re-include something inside it. */
+function mayHoldExceptions(directory: string, patterns: Pattern[]): boolean {
+  return patterns.some(
+    ({ exception, literalPrefix }) =>
+      exception && (literalPrefix.startsWith(`${directory}/`) || `${directory}/`.startsWith(literalPrefix)),
+  );
+}
+
+/** The files Docker would send for `context`, as sorted slash-separated relative paths. */
+export function contextFiles(context: string): string[] {
+  const ignoreFile = path.join(context, ".dockerignore");
+  const patterns = existsSync(ignoreFile) ? parseDockerignore(readFileSync(ignoreFile, "utf8")) : [];
+  const files: string[] = [];
+  const walk = (relativeDir: string) => {
+    for (const entry of readdirSync(path.join(context, relativeDir), { withFileTypes: true })) {
+      const relative = relativeDir ? `${relativeDir}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (!isExcluded(relative, patterns) || mayHoldExceptions(relative, patterns)) walk(relative);
+      } else if (!isExcluded(relative, patterns)) {
+        files.push(relative);
+      }
+    }
+  };
+  walk("");
+  // Docker always sends these two, whatever .dockerignore says.
+  for (const always of ["Dockerfile", ".dockerignore"]) {
+    if (existsSync(path.join(context, always)) && !files.includes(always)) files.push(always);
+  }
+  return files.sort();
+}
+
+/**
+ * A 16-hex-digit digest of the files Docker would send (names, contents, symlink targets, the
+ * executable bit) and of the build arguments, which change the image as much as a file does.
+ */
+export function hashBuildContext(context: string, buildArgs: Record<string, string> = {}): string {
+  const hash = createHash("sha256");
+  for (const relative of contextFiles(context)) {
+    const absolute = path.join(context, relative);
+    const stat = lstatSync(absolute);
+    const kind = stat.isSymbolicLink() ? "link" : stat.mode & 0o111 ? "exec" : "file";
+    const content = stat.isSymbolicLink() ? readlinkSync(absolute) : readFileSync(absolute);
+    hash.update(`${relative}\0${kind}\0`).update(createHash("sha256").update(content).digest()).update("\n");
+  }
+  for (const key of Object.keys(buildArgs).sort()) hash.update(`arg\0${key}\0${buildArgs[key]}\n`);
+  return hash.digest("hex").slice(0, 16);
+}

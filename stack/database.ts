@@ -1,0 +1,129 @@
+// PostgreSQL: one pod on a Pulumi-managed volume claim (so `pulumi destroy` deletes the data too),
+// reachable as Service `postgres` and only from the pods named in `clients`.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Resources } from "./config.ts";
+import {
+  containerSecurityContext,
+  podDefaults,
+  podSecurityContext,
+  scratchDirectories,
+  selectorLabels,
+  workloadLabels,
+} from "./pod.ts";
+import { privateService } from "./private-service.ts";
+
+export interface DatabaseArgs {
+  namespace: pulumi.Input<string>;
+  /** An official postgres Debian image (its postgres user is uid 999); the major is the data format. */
+  image: string;
+  storage: string;
+  storageClass?: string;
+  databaseName: string;
+  user: string;
+  password: pulumi.Input<string>;
+  resources: Resources;
+  /** Labels of the only pods allowed to connect. */
+  clients: Record<string, string>;
+}
+
+const postgresUid = 999;
+const port = 5432;
+// The image's default PGDATA moved with major 18 (/var/lib/postgresql/18/docker); naming it here
+// keeps the data where the claim is mounted whatever the major. A subdirectory, because initdb
+// wants an empty directory it owns and a volume root may hold lost+found.
+const mountPath = "/var/lib/postgresql/data";
+const pgdata = `${mountPath}/pgdata`;
+
+export class Database extends pulumi.ComponentResource {
+  /** Stable Service name, so the API's DATABASE_HOST is known before anything exists. */
+  static readonly host = "postgres";
+  static readonly port = port;
+
+  constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("taskflow:stack:Database", name, {}, opts);
+    const { namespace } = args;
+    const labels = workloadLabels(Database.host, "database");
+    const selector = selectorLabels(Database.host);
+
+    const credentials = new k8s.core.v1.Secret(
+      `${name}-credentials`,
+      { metadata: { namespace, labels }, stringData: { POSTGRES_PASSWORD: args.password } },
+      { parent: this },
+    );
+
+    const claim = new k8s.core.v1.PersistentVolumeClaim(
+      `${name}-data`,
+      {
+        metadata: { name: "postgres-data", namespace, labels },
+        spec: {
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: args.storageClass,
+          resources: { requests: { storage: args.storage } },
+        },
+      },
+      { parent: this, deleteBeforeReplace: true },
+    );
+
+    const ready = ["pg_isready", "-h", "127.0.0.1", "-p", String(port), "-U", args.user, "-d", args.databaseName];
+    const scratch = scratchDirectories({ "run-postgresql": "/var/run/postgresql", tmp: "/tmp" });
+    new k8s.apps.v1.Deployment(
+      name,
+      {
+        metadata: { name: Database.host, namespace, labels },
+        spec: {
+          replicas: 1,
+          // A ReadWriteOnce volume and one data directory: never two servers at once.
+          strategy: { type: "Recreate" },
+          selector: { matchLabels: selector },
+          template: {
+            metadata: { labels },
+            spec: {
+              ...podDefaults,
+              securityContext: podSecurityContext(postgresUid),
+              containers: [
+                {
+                  name: "postgres",
+                  image: args.image,
+                  imagePullPolicy: "IfNotPresent",
+                  ports: [{ name: "postgres", containerPort: port }],
+                  env: [
+                    { name: "POSTGRES_USER", value: args.user },
+                    { name: "POSTGRES_DB", value: args.databaseName },
+                    {
+                      name: "POSTGRES_PASSWORD",
+                      valueFrom: { secretKeyRef: { name: credentials.metadata.name, key: "POSTGRES_PASSWORD" } },
+                    },
+                    { name: "PGDATA", value: pgdata },
+                  ],
+                  // The first start runs initdb behind a socket-only server, so TCP answers late.
+                  startupProbe: { exec: { command: ready }, periodSeconds: 5, failureThreshold: 60 },
+                  readinessProbe: { exec: { command: ready }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+                  livenessProbe: { exec: { command: ready }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
+                  resources: args.resources,
+                  securityContext: containerSecurityContext,
+                  volumeMounts: [
+                    { name: "data", mountPath },
+                    // Parallel queries allocate dynamic shared memory here; the runtime's 64 MiB default is tight.
+                    { name: "shm", mountPath: "/dev/shm" },
+                    ...scratch.volumeMounts,
+                  ],
+                },
+              ],
+              volumes: [
+                { name: "data", persistentVolumeClaim: { claimName: claim.metadata.name } },
+                { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "128Mi" } },
+                ...scratch.volumes,
+              ],
+            },
+          },
+        },
+      },
+      { parent: this, deleteBeforeReplace: true },
+    );
+
+    privateService(name, { namespace, host: Database.host, portName: "postgres", port, labels, selector, clients: args.clients }, this);
+
+    this.registerOutputs({});
+  }
+}

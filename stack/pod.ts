@@ -1,0 +1,55 @@
+// Pod building blocks every workload shares: labels and the hardening that keeps each pod within
+// the Pod Security Standards "restricted" profile, which the namespace also enforces.
+import type * as k8s from "@pulumi/kubernetes";
+
+type PodSpec = k8s.types.input.core.v1.PodSpec;
+type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
+type SecurityContext = k8s.types.input.core.v1.SecurityContext;
+type Volume = k8s.types.input.core.v1.Volume;
+type VolumeMount = k8s.types.input.core.v1.VolumeMount;
+
+/** The selector labels of one workload; also what NetworkPolicies use to name its pods. */
+export function selectorLabels(name: string): Record<string, string> {
+  return { "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "taskflow" };
+}
+
+export function workloadLabels(name: string, component: string): Record<string, string> {
+  return { ...selectorLabels(name), "app.kubernetes.io/component": component, "app.kubernetes.io/managed-by": "pulumi" };
+}
+
+/** Pod-level context for an image whose process runs as `uid` (its own numeric user). */
+export function podSecurityContext(uid: number): PodSecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: uid,
+    // Volumes become group-writable for the process, so a fresh PVC needs no init container.
+    fsGroup: uid,
+    fsGroupChangePolicy: "OnRootMismatch",
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+export const containerSecurityContext: SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** Settings every pod shares; no workload here talks to the Kubernetes API. */
+export const podDefaults = {
+  automountServiceAccountToken: false,
+  // Service links would inject e.g. REDIS_PORT=tcp://10.96.0.7:6379, clashing with app settings.
+  enableServiceLinks: false,
+} satisfies Partial<PodSpec>;
+
+/** Writable emptyDirs over a read-only root file system, one per path: `{ name: mountPath }`. */
+export function scratchDirectories(mounts: Record<string, string>) {
+  const entries = Object.entries(mounts);
+  return {
+    volumes: entries.map(([name]): Volume => ({ name, emptyDir: {} })),
+    volumeMounts: entries.map(([name, mountPath]): VolumeMount => ({ name, mountPath })),
+  };
+}

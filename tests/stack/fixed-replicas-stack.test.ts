@@ -1,0 +1,45 @@
+// A stack without autoscaling, pointed at another cluster: its own kube context, a plain local
+// Docker socket, an IPv6 node address and no preStop delay.
+import { describe, expect, it } from "vitest";
+import { resolveCluster } from "../../stack/cluster.ts";
+import { loadSettings } from "../../stack/config.ts";
+import { deployTaskflow } from "../../stack/taskflow.ts";
+import { devStackConfig, mockStack, settle, unwrap } from "./harness.ts";
+import { describeStackInvariants, type Deployed } from "./invariants.ts";
+
+async function deployFixedStack(): Promise<Deployed> {
+  const resources = await mockStack({
+    ...devStackConfig(),
+    "taskflow:autoscaling": "false",
+    "taskflow:apiReplicas": "3",
+    "taskflow:preStopSeconds": "0",
+    "taskflow:kubeContext": "kind-taskflow",
+    "taskflow:dockerHost": "unix:///var/run/docker.sock",
+    "taskflow:nodeAddress": "fd00::5",
+  });
+  const settings = loadSettings();
+  const cluster = resolveCluster(settings, () => {
+    throw new Error("minikube must not be asked when the config names the cluster");
+  });
+  const outputs = await settle(deployTaskflow(settings, cluster));
+  const generated = resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.state.result);
+  return { resources, outputs, settings, cluster, secretValues: generated };
+}
+
+const stack = describeStackInvariants(deployFixedStack);
+
+describe("a stack without autoscaling on another cluster", () => {
+  it("runs a fixed replica count and no autoscaler", () => {
+    expect(stack().resources.some((r) => r.type.includes("HorizontalPodAutoscaler"))).toBe(false);
+    const api = stack().resources.find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.name === "taskflow-api")!;
+    expect(unwrap(api.inputs).spec.replicas).toBe(3);
+    expect(unwrap(api.inputs).spec.template.spec.containers[0].lifecycle).toBeUndefined();
+  });
+
+  it("builds on the configured daemon without TLS and brackets the IPv6 address in the url", () => {
+    const daemon = stack().resources.find((r) => r.type === "pulumi:providers:docker")!.inputs;
+    expect(daemon.host).toBe("unix:///var/run/docker.sock");
+    expect(daemon.caMaterial).toBeUndefined();
+    expect(stack().outputs.url.value).toBe("http://[fd00::5]:31500");
+  });
+});

@@ -1,0 +1,98 @@
+// Runs the stack under Pulumi's unit-test mocks and records every resource it registers. Each test
+// file is one stack (vitest gives each file its own process, and Pulumi's runtime is global).
+import { readFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+import { load } from "js-yaml";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  /** Inputs as the engine received them; secret values stay wrapped (see isSecretWrapper). */
+  inputs: Record<string, any>;
+  /** What the mock provider returned, e.g. Kubernetes' generated names. */
+  state: Record<string, any>;
+  /** `urn::id` of the explicit provider, if any. */
+  provider?: string;
+}
+
+export const project = "taskflow";
+export const mockNodePort = 31500;
+
+// Pulumi's wire marker for a secret value: { [sigKey]: secretSig, value } (runtime/rpc.ts).
+const sigKey = pulumi.runtime.specialSigKey;
+const secretSig = pulumi.runtime.specialSecretSig;
+
+export function isSecretWrapper(value: unknown): value is { value: unknown } {
+  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[sigKey] === secretSig;
+}
+
+/** The plain value with every secret wrapper removed, as Kubernetes would receive it. */
+export function unwrap(value: any): any {
+  if (isSecretWrapper(value)) return unwrap(value.value);
+  if (Array.isArray(value)) return value.map(unwrap);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, unwrap(inner)]));
+  }
+  return value;
+}
+
+/** Pulumi.dev.yaml's config, as the engine hands it to the program: strings, objects as JSON. */
+export function devStackConfig(): Record<string, string> {
+  const file = load(readFileSync(new URL("../../Pulumi.dev.yaml", import.meta.url), "utf8")) as {
+    config: Record<string, unknown>;
+  };
+  return Object.fromEntries(
+    Object.entries(file.config).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : String(value)]),
+  );
+}
+
+/** What a provider would report back: Kubernetes auto-names and allocates node ports. */
+function mockState({ type, name, inputs }: pulumi.runtime.MockResourceArgs): Record<string, any> {
+  if (type === "random:index/randomPassword:RandomPassword") return { ...inputs, result: `generated-${name}-Qm7xKz2Lp9` };
+  if (!type.startsWith("kubernetes:")) return inputs;
+  const metadata = { ...inputs.metadata, name: inputs.metadata?.name ?? `${name}-5f3c9e1a` };
+  if (type === "kubernetes:core/v1:Service" && inputs.spec?.type === "NodePort") {
+    const ports = inputs.spec.ports.map((port: object, i: number) => ({ ...port, nodePort: mockNodePort + i }));
+    return { ...inputs, metadata, spec: { ...inputs.spec, ports } };
+  }
+  return { ...inputs, metadata };
+}
+
+/** Installs mocks and config (`secrets` as secret config); returns the list the mocks fill. */
+export async function mockStack(config: Record<string, string>, secrets: Record<string, string> = {}): Promise<Recorded[]> {
+  const resources: Recorded[] = [];
+  pulumi.runtime.setAllConfig({ ...config, ...secrets }, Object.keys(secrets));
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const state = mockState(args);
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs, state, provider: args.provider });
+        return { id: `${args.name}-id`, state };
+      },
+      call: (args) => args.inputs,
+    },
+    project,
+    "dev",
+    false,
+  );
+  return resources;
+}
+
+export interface Settled {
+  value: string;
+  secret: boolean;
+}
+
+export type StackOutputs = Record<"url" | "namespace" | "curl", pulumi.Output<string>>;
+
+/** Resolves the stack outputs, then waits for every pending registration so the record is complete. */
+export async function settle(outputs: StackOutputs): Promise<Record<keyof StackOutputs, Settled>> {
+  const entries = await Promise.all(
+    Object.entries(outputs).map(async ([key, output]) => {
+      const value = await new Promise<string>((resolve) => output.apply(resolve));
+      return [key, { value, secret: await pulumi.isSecret(output) }] as const;
+    }),
+  );
+  await pulumi.runtime.disconnect();
+  return Object.fromEntries(entries) as Record<keyof StackOutputs, Settled>;
+}
