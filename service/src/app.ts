@@ -43,7 +43,11 @@ export function createApp(deps: AppDeps) {
     );
   });
   app.use(secureHeaders());
-  app.use(
+  // Only the methods that carry a body pay for checking it: bodyLimit reads c.req.raw.body, which
+  // makes @hono/node-server build a whole Request (headers, AbortSignal) that a GET never needs.
+  app.on(
+    ["POST", "PATCH", "PUT"],
+    "*",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: (c) => c.json({ error: `Request body larger than ${MAX_BODY_BYTES} bytes` }, 413),

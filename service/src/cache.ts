@@ -9,16 +9,22 @@ export type CacheState = "disabled" | "connected" | "unavailable";
 
 export interface Cache {
   readonly state: CacheState;
-  /** Returns the cached value for key, or loads, stores and returns it. */
-  read<T>(key: string, load: () => Promise<T>): Promise<{ value: T; outcome: CacheOutcome }>;
+  /**
+   * Returns the JSON text of the cached value for key, or loads the value, stores its JSON text
+   * and returns that. Text, not a value: a hit is answered as it comes from Redis, without parsing
+   * and serialising it again.
+   */
+  read(key: string, load: () => Promise<unknown>): Promise<{ json: Buffer; outcome: CacheOutcome }>;
   /** Makes every earlier cached read unreachable; awaited by each write before it answers. */
   invalidate(): Promise<void>;
   close(): Promise<void>;
 }
 
+const toJson = (value: unknown) => Buffer.from(JSON.stringify(value));
+
 export const disabledCache: Cache = {
   state: "disabled",
-  read: async (_key, load) => ({ value: await load(), outcome: "BYPASS" }),
+  read: async (_key, load) => ({ json: toJson(await load()), outcome: "BYPASS" }),
   invalidate: async () => {},
   close: async () => {},
 };
@@ -44,7 +50,7 @@ redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]))
 return 0`;
 
 type GenerationRedis = Redis & {
-  cacheRead(genKey: string, entryPrefix: string, key: string): Promise<[string, string | null]>;
+  cacheReadBuffer(genKey: string, entryPrefix: string, key: string): Promise<[Buffer, Buffer | null]>;
   cacheBump(genKey: string): Promise<number>;
 };
 
@@ -114,23 +120,24 @@ export function createRedisCache(
     },
 
     async read(key, load) {
-      if (!(await usable())) return { value: await load(), outcome: "BYPASS" };
+      if (!(await usable())) return { json: toJson(await load()), outcome: "BYPASS" };
       let gen: string;
       try {
-        const [current, cached] = await redis.cacheRead(genKey, entryPrefix, key);
+        // The Buffer variant: the entry's bytes go to the response as they are, never decoded.
+        const [current, cached] = await redis.cacheReadBuffer(genKey, entryPrefix, key);
         if (cached !== null) {
           onOutcome("HIT");
-          return { value: JSON.parse(cached), outcome: "HIT" };
+          return { json: cached, outcome: "HIT" };
         }
-        gen = current;
+        gen = current.toString();
       } catch {
-        return { value: await load(), outcome: "BYPASS" };
+        return { json: toJson(await load()), outcome: "BYPASS" };
       }
       onOutcome("MISS");
-      const value = await load();
+      const json = toJson(await load());
       // Not awaited: the answer does not wait for the cache to be filled.
-      redis.set(`${entryPrefix}${gen}:${key}`, JSON.stringify(value), "EX", config.CACHE_TTL).catch(() => {});
-      return { value, outcome: "MISS" };
+      redis.set(`${entryPrefix}${gen}:${key}`, json, "EX", config.CACHE_TTL).catch(() => {});
+      return { json, outcome: "MISS" };
     },
 
     invalidate: bump,

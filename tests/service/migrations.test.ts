@@ -57,6 +57,41 @@ describe("migrations", () => {
   });
 });
 
+describe("the task counts kept by triggers", () => {
+  it("match a full count after inserts, updates, deletes, bulk writes and a truncate", async () => {
+    db = await createTestDatabase();
+    await raceInstances(1, 500);
+    const kept = () => db!.sql`
+      SELECT sum(total)::int AS total, sum(completed)::int AS completed,
+             sum(high)::int AS high, sum(medium)::int AS medium, sum(low)::int AS low FROM task_counts`;
+    const actual = () => db!.sql`
+      SELECT count(*)::int AS total, count(*) FILTER (WHERE completed)::int AS completed,
+             count(*) FILTER (WHERE priority = 'high')::int AS high,
+             count(*) FILTER (WHERE priority = 'medium')::int AS medium,
+             count(*) FILTER (WHERE priority = 'low')::int AS low FROM tasks`;
+    expect(await kept()).toEqual(await actual());
+    await db.sql`INSERT INTO tasks (title, priority, completed) VALUES ('a', 'high', true), ('b', 'low', false)`;
+    await db.sql`UPDATE tasks SET completed = NOT completed, priority = 'medium' WHERE id % 3 = 0`;
+    await db.sql`DELETE FROM tasks WHERE id % 7 = 0`;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => db!.sql`INSERT INTO tasks (title) VALUES (${`c${i}`})`));
+    expect(await kept()).toEqual(await actual());
+    await db.sql`TRUNCATE tasks`;
+    expect(await kept()).toEqual([{ total: 0, completed: 0, high: 0, medium: 0, low: 0 }]);
+  });
+
+  it("count the rows that were there before the migration", async () => {
+    db = await createTestDatabase();
+    await db.sql.file("service/migrations/001_create_tasks.sql");
+    await db.sql`INSERT INTO tasks (title, completed) SELECT 'old ' || i, i % 2 = 0 FROM generate_series(1, 9) AS i`;
+    await db.sql`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+    await db.sql`INSERT INTO schema_migrations (version) VALUES ('001_create_tasks.sql')`;
+    await raceInstances(2, 0);
+    expect(await db.sql`SELECT sum(total)::int AS total, sum(completed)::int AS completed FROM task_counts`).toEqual([
+      { total: 9, completed: 4 },
+    ]);
+  });
+});
+
 describe("seeding", () => {
   it("inserts exactly N demo tasks once, with the seed's titles and proportions", async () => {
     db = await createTestDatabase();

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Cache } from "../cache.ts";
 import type { TasksRepository } from "../tasks-repository.ts";
 import { Stats } from "../schemas.ts";
-import { errorResponses, jsonContent } from "./openapi.ts";
+import { errorResponses, jsonContent, jsonText } from "./openapi.ts";
 
 const statsRoute = createRoute({
   method: "get",
@@ -14,9 +14,9 @@ const statsRoute = createRoute({
 export function statsRoutes(tasks: TasksRepository, cache: Cache) {
   const app = new OpenAPIHono();
   app.openapi(statsRoute, async (c) => {
-    const { value, outcome } = await cache.read("stats", () => tasks.stats());
+    const { json, outcome } = await cache.read("stats", () => tasks.stats());
     c.header("X-Cache", outcome);
-    return c.json(value, 200);
+    return jsonText<Stats>(c, json);
   });
   return app;
 }
