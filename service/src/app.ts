@@ -1,5 +1,5 @@
 // The HTTP application: middleware, routes and error mapping. Dependencies come in, nothing global.
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
@@ -13,6 +13,13 @@ import { statsRoutes } from "./routes/stats.ts";
 import { stressRoutes } from "./routes/stress.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import type { TasksRepository } from "./tasks-repository.ts";
+
+const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus metrics",
+  responses: { 200: { description: "Prometheus text exposition format", content: { "text/plain": { schema: z.string() } } } },
+});
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -53,21 +60,20 @@ export function createApp(deps: AppDeps) {
       onError: (c) => c.json({ error: `Request body larger than ${MAX_BODY_BYTES} bytes` }, 413),
     }),
   );
-  app.on(["POST", "PATCH", "PUT"], "*", async (c, next) => {
-    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(c.req.header("content-type") ?? "")) {
-      return c.json({ error: "Content-Type must be application/json" }, 415);
-    }
-    await next();
-  });
-
   app.route("/", healthRoutes(tasks, cache, deps.draining));
   app.route("/", tasksRoutes(tasks, cache));
   app.route("/", statsRoutes(tasks, cache));
   if (deps.stressEndpoint) app.route("/", stressRoutes());
 
-  app.get("/metrics", async (c) =>
-    c.body(await metrics.render(deps.metricsSources), 200, { "Content-Type": metrics.registry.contentType }),
+  app.openapi(metricsRoute, async (c) =>
+    c.text(await metrics.render(deps.metricsSources), 200, { "Content-Type": metrics.registry.contentType }),
   );
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/openapi.json",
+    summary: "This document",
+    responses: { 200: { description: "OpenAPI 3.1", content: { "application/json": { schema: {} } } } },
+  });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "TaskFlow API", version: "1.0.0", description: "Tasks on PostgreSQL with a Redis read cache" },
@@ -75,7 +81,11 @@ export function createApp(deps: AppDeps) {
 
   app.notFound((c) => c.json({ error: "Not found" }, 404));
   app.onError((error, c) => {
-    if (error instanceof HTTPException) return c.json({ error: error.message || "Bad request" }, error.status);
+    if (error instanceof HTTPException) {
+      // @hono/zod-openapi refuses a body that is not of the route's declared media type.
+      const message = error.status === 415 ? "Content-Type must be application/json" : error.message || "Bad request";
+      return c.json({ error: message }, error.status);
+    }
     if (isDatabaseUnavailable(error)) {
       logger.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, "database unavailable");
       return c.json({ error: "database unavailable" }, 503);

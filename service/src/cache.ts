@@ -56,7 +56,11 @@ type GenerationRedis = Redis & {
 
 // Redis is optional: an unreachable Redis must cost a request little, so commands fail at once
 // while disconnected (no offline queue) and time out quickly when Redis stalls.
-const COMMAND_TIMEOUT_MS = 25;
+// 40 ms leaves room for event-loop lag under load while keeping a stalled Redis below the 50 ms a
+// request may lose to it.
+const COMMAND_TIMEOUT_MS = 40;
+// A write's invalidation that failed is retried this often until it lands, reads or not.
+const BUMP_RETRY_MS = 200;
 
 export function createRedisCache(
   config: Pick<Config, "REDIS_HOST" | "REDIS_PORT" | "REDIS_PASSWORD" | "CACHE_TTL" | "CACHE_PREFIX">,
@@ -84,13 +88,21 @@ export function createRedisCache(
   let owedBump = false;
   let lastError = "";
 
+  let retry: NodeJS.Timeout | undefined;
   const bump = async () => {
     try {
       await redis.cacheBump(genKey);
       owedBump = false;
+      clearInterval(retry);
+      retry = undefined;
     } catch (error) {
+      if (!owedBump) {
+        logger.warn({ reason: (error as Error).message }, "cache invalidation failed; reads bypass the cache until Redis answers");
+      }
       owedBump = true;
-      logger.warn({ reason: (error as Error).message }, "cache invalidation failed; reads bypass the cache until Redis answers");
+      // Other replicas read through the cache meanwhile: the bump must land as soon as Redis
+      // answers, not at this process's next read.
+      retry ??= setInterval(() => void bump(), BUMP_RETRY_MS).unref();
     }
   };
 
@@ -143,6 +155,7 @@ export function createRedisCache(
     invalidate: bump,
 
     async close() {
+      clearInterval(retry);
       await redis.quit().catch(() => redis.disconnect());
     },
   };

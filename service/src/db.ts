@@ -20,7 +20,9 @@ export function createSql(config: Config, logger: Logger): Sql {
     connect_timeout: 3,
     idle_timeout: 60,
     max_lifetime: 60 * 30,
-    connection: { application_name: applicationName },
+    // A query that runs this long is stuck (the longest, a list page, takes milliseconds): free the
+    // connection and answer rather than queue everything behind it.
+    connection: { application_name: applicationName, statement_timeout: 10_000 },
     onnotice: (notice) => logger.debug({ notice: notice.message }, "postgres notice"),
   });
 }
@@ -39,17 +41,21 @@ const unavailableCodes = new Set([
   "EAI_AGAIN",
   "ETIMEDOUT",
   "EPIPE",
-  // PostgreSQL itself: database does not exist, shutting down, cannot connect now, too many clients.
+  // PostgreSQL itself: database does not exist, shutting down, cannot connect now, too many clients,
+  // and the login refused (a password out of step with the server's) — none is the request's fault.
   "3D000",
   "57P01",
   "57P02",
   "57P03",
   "53300",
+  "28P01",
+  "28000",
 ]);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && unavailableCodes.has(code);
+  // Class 08: connection exceptions.
+  return typeof code === "string" && (unavailableCodes.has(code) || code.startsWith("08"));
 }
 
 export async function activeConnections(sql: Sql): Promise<number> {

@@ -35,6 +35,11 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 try {
   ({ stop } = await startService(config, logger, { signal: starting.signal }));
+  // A signal that came during migrations or seeding: stop now that there is a server to stop.
+  if (starting.signal.aborted) {
+    await stop();
+    process.exit(0);
+  }
 } catch (error) {
   if (starting.signal.aborted) {
     logger.info("stopped before start-up finished");

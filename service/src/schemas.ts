@@ -20,6 +20,8 @@ const Title = z
   .refine(storableText, "must not contain NUL or unpaired surrogate characters")
   // varchar(255) counts characters (code points), not UTF-16 units.
   .refine((s) => [...s].length >= 1 && [...s].length <= 255, "must be 1 to 255 characters")
+  // Stored as sent, but a title of only white space names nothing.
+  .refine((s) => s.trim().length > 0, "must not be blank")
   .openapi({ example: "Write the README" });
 const Description = z
   .string("must be a string or null")
@@ -83,9 +85,9 @@ export const ListQuery = z
       limit: z
         .string()
         .regex(/^\d+$/, "limit must be an integer")
-        .transform(Number)
+        // Capped before it is a number, so any run of digits (even past Number's range) is capped.
+        .transform((digits) => Math.min(Number(digits), MAX_LIMIT))
         .pipe(z.number().min(1, "limit must be at least 1"))
-        .transform((n) => Math.min(n, MAX_LIMIT))
         .default(100)
         .openapi({ param: { name: "limit", in: "query" }, type: "integer", example: 100 }),
       offset: intParam("offset", 0, MAX_INT4)

@@ -60,7 +60,21 @@ export async function startService(
     draining: () => draining,
   });
 
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: options.hostname }) as Server;
+  // Handlers counted apart from connections: a client that hangs up mid-request closes its
+  // connection, but its handler still writes and invalidates, and must finish before the pool and
+  // Redis are closed under it.
+  let handlers = 0;
+  let handlersIdle: (() => void) | undefined;
+  const fetch: typeof app.fetch = async (...args) => {
+    handlers++;
+    try {
+      return await app.fetch(...args);
+    } finally {
+      if (--handlers === 0) handlersIdle?.();
+    }
+  };
+
+  const server = serve({ fetch, port: config.PORT, hostname: options.hostname }) as Server;
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   logger.info({ port, cache: cache.state, seed_tasks: config.SEED_TASKS }, "listening");
@@ -81,13 +95,18 @@ export async function startService(
       // set above) or at its keep-alive timeout, and the callback runs when the last one has ended.
       // https://nodejs.org/api/http.html#serverclosecallback
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-      const timer = setTimeout(() => {
-        logger.warn("grace period over: closing the remaining connections");
-        server.closeAllConnections();
-      }, config.SHUTDOWN_GRACE_SECONDS * 1000);
-      await closed;
+      const idle = new Promise<void>((resolve) => (handlers === 0 ? resolve() : (handlersIdle = resolve)));
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({ handlers }, "grace period over: closing the remaining connections");
+          server.closeAllConnections();
+          resolve();
+        }, config.SHUTDOWN_GRACE_SECONDS * 1000);
+      });
+      await Promise.race([Promise.all([closed, idle]), graceOver]);
       clearTimeout(timer);
-      await Promise.all([sql.end({ timeout: 5 }), cache.close()]);
+      await Promise.all([sql.end({ timeout: 2 }), cache.close()]);
       logger.info("shut down cleanly");
     })());
 

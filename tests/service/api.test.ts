@@ -64,6 +64,7 @@ describe("POST /tasks", () => {
     ["missing title", {}, "title"],
     ["empty title", { title: "" }, "title"],
     ["title of 256 characters", { title: "x".repeat(256) }, "title"],
+    ["blank title", { title: " \t\n " }, "title"],
     ["title not a string", { title: 42 }, "title"],
     ["unknown priority", { title: "t", priority: "urgent" }, "priority"],
     ["completed as a string", { title: "t", completed: "true" }, "completed"],
@@ -198,6 +199,8 @@ describe("GET /tasks", () => {
     await db.sql`INSERT INTO tasks (title) SELECT 'bulk ' || i FROM generate_series(1, 1100) AS i`;
     const capped = (await (await api.request("/tasks?limit=5000")).json()) as { count: number };
     expect(capped.count).toBe(1000);
+    const huge = (await (await api.request(`/tasks?limit=${"9".repeat(400)}`)).json()) as { count: number };
+    expect(huge.count).toBe(1000);
     const byDefault = (await (await api.request("/tasks")).json()) as { count: number };
     expect(byDefault.count).toBe(100);
   });
@@ -302,6 +305,23 @@ describe("the HTTP envelope", () => {
     expect(await res.json()).toEqual({ error: "Not found" });
   });
 
+  it.each([
+    ["POST", "/nope"],
+    ["PUT", "/tasks/1"],
+    ["PATCH", "/tasks"],
+  ])("answers %s %s, a route that does not exist, with a JSON 404 whatever the body", async (method, path) => {
+    const res = await api.request(path, { method, headers: { "content-type": "text/plain" }, body: "x" });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "Not found" });
+  });
+
+  it("accepts application/json with parameters and spacing", async () => {
+    for (const type of ["application/json; charset=utf-8", "Application/JSON;charset=UTF-8"]) {
+      const res = await api.request("/tasks", { method: "POST", headers: { "content-type": type }, body: '{"title":"typed"}' });
+      expect(res.status, type).toBe(201);
+    }
+  });
+
   it("sends secure default headers", async () => {
     const res = await api.request("/health");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
@@ -338,7 +358,9 @@ describe("GET /openapi.json", () => {
   it("documents every route from the validating schemas", async () => {
     const doc = (await (await api.request("/openapi.json")).json()) as Record<string, any>;
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(["/health", "/ready", "/stats", "/tasks", "/tasks/{id}"].sort());
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ["/health", "/metrics", "/openapi.json", "/ready", "/stats", "/tasks", "/tasks/{id}"].sort(),
+    );
     expect(Object.keys(doc.paths["/tasks"]).sort()).toEqual(["get", "post"]);
     expect(Object.keys(doc.paths["/tasks/{id}"]).sort()).toEqual(["delete", "get", "patch"]);
     const create = doc.components.schemas.TaskCreate;

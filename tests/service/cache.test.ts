@@ -87,6 +87,20 @@ describe("reads through Redis", () => {
     expect(expired.body.from_cache).toBe(false);
   });
 
+  it("counts hits and misses in /metrics", async () => {
+    const api = await startCached();
+    const counter = async (name: string) => {
+      const text = await (await api.request("/metrics")).text();
+      return Number(text.split("\n").find((l) => l.startsWith(`${name} `))!.split(" ")[1]);
+    };
+    const [hits, misses] = [await counter("cache_hits_total"), await counter("cache_misses_total")];
+    await api.request("/stats");
+    await api.request("/stats");
+    await api.request("/stats");
+    expect(await counter("cache_misses_total")).toBe(misses + 1);
+    expect(await counter("cache_hits_total")).toBe(hits + 2);
+  });
+
   it("keys each list query on its own, under the configured prefix", async () => {
     const api = await startCached();
     await read(api, "/tasks?priority=high");
@@ -174,20 +188,21 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
       let database = "old";
       let releaseSlowRead!: () => void;
-      const slowLoadStarted = new Promise<void>((resolveStarted) => {
-        const slow = replicaA.read("task:1", async () => {
-          const seen = database; // the slow read takes its snapshot before the write...
-          resolveStarted();
-          await new Promise<void>((r) => (releaseSlowRead = r)); // ...and stores after it
-          return seen;
-        });
-        void slow.then((r) => expect({ value: decode(r.json), outcome: r.outcome }).toEqual({ value: "old", outcome: "MISS" }));
+      let slowLoadStarted!: () => void;
+      const started = new Promise<void>((r) => (slowLoadStarted = r));
+      const slow = replicaA.read("task:1", async () => {
+        const seen = database; // the slow read takes its snapshot before the write...
+        slowLoadStarted();
+        await new Promise<void>((r) => (releaseSlowRead = r)); // ...and stores after it
+        return seen;
       });
-      await slowLoadStarted;
+      await started;
       database = "new";
       await replicaB.invalidate(); // the write is answered here
       releaseSlowRead();
-      await new Promise((r) => setTimeout(r, 100)); // let the slow read's store land
+      const late = await slow;
+      expect({ value: decode(late.json), outcome: late.outcome }).toEqual({ value: "old", outcome: "MISS" });
+      await new Promise((r) => setTimeout(r, 100)); // let the slow read's unawaited store land
       for (const replica of [replicaA, replicaB, replicaA]) {
         const { json } = await replica.read("task:1", async () => database);
         expect(decode(json)).toBe("new");

@@ -191,7 +191,9 @@ describe("GET /metrics", () => {
     expect(sample(text, "tasks_total")).toBe(2);
     expect(sample(text, "tasks_completed")).toBe(1);
     expect(sample(text, "tasks_pending")).toBe(1);
-    expect(sample(text, "database_connections_active")).toBeGreaterThanOrEqual(1);
+    const [open] = await db.sql`
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%'`;
+    expect(sample(text, "database_connections_active")).toBe(open!.n);
     for (const name of ["cache_hits_total", "cache_misses_total", "process_cpu_seconds_total", "nodejs_eventloop_lag_seconds"]) {
       expect(text).toContain(`# TYPE ${name} `);
     }

@@ -49,6 +49,24 @@ describe("the production entry", () => {
   });
 });
 
+describe("SIGTERM during start-up", () => {
+  it("while seeding: the process finishes what it started, then stops at once and exits 0", async () => {
+    db = await createTestDatabase();
+    const port = await freePort();
+    child = runMain({ ...db.env, PORT: String(port), SEED_TASKS: "300000" });
+    for (let i = 0; i < 100 && !child.stdout().includes("migration applied"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(child.stdout()).toContain("migration applied");
+    child.proc.kill("SIGTERM");
+    const { code } = await child.exited;
+    expect(code).toBe(0);
+    const messages = child.stdout().trim().split("\n").map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(messages).toContain("signal received");
+    expect(messages.at(-1)).toBe("shut down cleanly");
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    child = undefined;
+  });
+});
+
 describe("npm run dev", () => {
   it("starts with no database server installed and answers /ready", async () => {
     const port = await freePort();
