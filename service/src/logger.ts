@@ -4,6 +4,8 @@ import { secretSettings, type Config } from "./config.ts";
 export type { Logger };
 
 // JSON lines on stdout. Secret settings are redacted by name wherever they appear in a log object.
+// Written asynchronously: a synchronous write per request line stalls the event loop under load;
+// pino flushes what is pending when the process exits (https://getpino.io/#/docs/asynchronous).
 export function createLogger(level: Config["LOG_LEVEL"], destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -13,6 +15,6 @@ export function createLogger(level: Config["LOG_LEVEL"], destination?: pino.Dest
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: secretSettings.flatMap((name) => [name, `*.${name}`, "password", "*.password"]), censor: "[redacted]" },
     },
-    destination,
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
