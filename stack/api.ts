@@ -3,20 +3,17 @@
 // the autoscaler and disruption budget around it.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, loadConfig, secretSettings, type SettingName } from "../service/src/config.ts";
+import { ConfigError, loadConfig, secretSettings } from "../service/src/config.ts";
+import type { ApiEnvironment, SecretSetting } from "./api-environment.ts";
 import type { Resources, Settings } from "./config.ts";
 import { containerSecurityContext, podDefaults, podSecurityContext, scratchDirectories, workloadLabels } from "./pod.ts";
-
-type SecretSetting = (typeof secretSettings)[number];
-type PlainSetting = Exclude<SettingName, SecretSetting>;
 
 export interface ApiArgs {
   namespace: pulumi.Input<string>;
   image: pulumi.Input<string>;
   /** Selector labels; the database and cache admit exactly these pods. */
   selector: Record<string, string>;
-  /** Every plain setting the service reads; undefined leaves the service's own default. */
-  environment: { [K in PlainSetting]: string | undefined };
+  environment: ApiEnvironment;
   secrets: { [K in SecretSetting]: pulumi.Input<string> };
   settings: Pick<
     Settings,
@@ -24,8 +21,6 @@ export interface ApiArgs {
   > & { resources: Resources };
 }
 
-/** The image EXPOSEs it, and the Service publishes the same number. */
-export const apiPort = 5000;
 const apiUid = 1000;
 
 export class Api extends pulumi.ComponentResource {
@@ -76,8 +71,10 @@ export class Api extends pulumi.ComponentResource {
             spec: {
               ...podDefaults,
               securityContext: podSecurityContext(apiUid),
-              // preStop runs first, then SIGTERM starts the service's drain; a few seconds spare.
-              terminationGracePeriodSeconds: settings.preStopSeconds + parsed.SHUTDOWN_GRACE_SECONDS + 5,
+              // preStop runs first, then SIGTERM starts the service's drain. After the drain it still
+              // closes the PostgreSQL pool (up to 2 s) and Redis before it exits: 10 s leaves room for
+              // that, so SIGKILL never lands in the middle of a clean close.
+              terminationGracePeriodSeconds: settings.preStopSeconds + parsed.SHUTDOWN_GRACE_SECONDS + 10,
               containers: [
                 {
                   name: "api",
@@ -91,6 +88,9 @@ export class Api extends pulumi.ComponentResource {
                   livenessProbe: { httpGet: { path: "/health", port: "http" }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
                   readinessProbe: { httpGet: { path: "/ready", port: "http" }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
                   // Endpoints are removed asynchronously: keep serving until kube-proxy has caught up.
+                  // The sleep action needs Kubernetes 1.30 or later (PodLifecycleSleepAction: alpha and
+                  // off by default in 1.29, beta and on by default from 1.30, GA in 1.34; KEP-3960).
+                  // Omitted when 0 rather than sleeping 0 s, which Kubernetes accepts only from 1.33.
                   lifecycle: settings.preStopSeconds > 0 ? { preStop: { sleep: { seconds: settings.preStopSeconds } } } : undefined,
                   resources: settings.resources,
                   securityContext: containerSecurityContext,

@@ -27,6 +27,27 @@ export interface CacheArgs {
 const redisUid = 999;
 const port = 6379;
 
+/**
+ * One redis.conf argument holding exactly `value`: double-quoted, escaped as Redis' own sdscatrepr
+ * writes strings for its config parser (sdssplitargs) to read back. `\` and `"` take a backslash;
+ * every other byte outside printable ASCII becomes \xHH, so line breaks cannot end the line. Any
+ * user-set password then works, spaces, quotes and backslashes included.
+ */
+export function redisConfigString(value: string): string {
+  let quoted = "";
+  for (const byte of Buffer.from(value, "utf8")) {
+    if (byte === 0x22 || byte === 0x5c) quoted += `\\${String.fromCharCode(byte)}`;
+    else if (byte >= 0x20 && byte < 0x7f) quoted += String.fromCharCode(byte);
+    else quoted += `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return `"${quoted}"`;
+}
+
+/** The file Redis --includes: the password as its parser reads it back. */
+export function redisAuthConf(password: string): string {
+  return `requirepass ${redisConfigString(password)}\n`;
+}
+
 export class Cache extends pulumi.ComponentResource {
   static readonly host = "redis";
   static readonly port = port;
@@ -43,7 +64,7 @@ export class Cache extends pulumi.ComponentResource {
       {
         metadata: { namespace, labels },
         stringData: {
-          "auth.conf": pulumi.interpolate`requirepass ${args.password}\n`,
+          "auth.conf": pulumi.output(args.password).apply(redisAuthConf),
           // redis-cli reads REDISCLI_AUTH, which keeps the probe's password out of argv too.
           password: args.password,
         },

@@ -23,7 +23,13 @@ export function podSecurityContext(uid: number): PodSecurityContext {
     runAsNonRoot: true,
     runAsUser: uid,
     runAsGroup: uid,
-    // Volumes become group-writable for the process, so a fresh PVC needs no init container.
+    // The kubelet hands volumes that support ownership management (emptyDir, Secret, block
+    // devices, CSI volumes whose driver's fsGroupPolicy allows it) to this group, writable ones
+    // group-writable. It never does so for hostPath-backed volumes (kubernetes/kubernetes#138411):
+    // PostgreSQL's fresh claim is writable on Minikube only because its storage-provisioner
+    // creates each hostPath PV with mode 0777. A root init container to chown it would break the
+    // restricted profile; on a cluster whose default class hands out root-owned hostPath PVs, set
+    // taskflow:postgresStorageClass to a class whose volumes honour fsGroup.
     fsGroup: uid,
     fsGroupChangePolicy: "OnRootMismatch",
     seccompProfile: { type: "RuntimeDefault" },

@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { Api, apiPort } from "./api.ts";
+import { Api } from "./api.ts";
+import { apiEnvironment } from "./api-environment.ts";
 import { Cache } from "./cache.ts";
 import type { ClusterTarget } from "./cluster.ts";
 import type { Settings } from "./config.ts";
@@ -22,7 +23,8 @@ export interface TaskflowOutputs {
 
 /** Config value if set (already a secret), else a generated one; both stay secrets end to end. */
 function password(name: string, configured: pulumi.Output<string> | undefined): pulumi.Output<string> {
-  // No symbols: the value travels through env vars, a redis.conf line and connection options.
+  // Alphanumeric: 32 of them are ample, and the value pastes unquoted into redis-cli or psql when
+  // debugging. A configured one may hold any character (redis.conf gets it quoted, see Cache).
   return configured ?? new random.RandomPassword(name, { length: 32, special: false }).result;
 }
 
@@ -91,22 +93,10 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
       namespace,
       image: image.imageName,
       selector: apiSelector,
-      environment: {
-        PORT: String(apiPort),
-        DATABASE_HOST: Database.host,
-        DATABASE_PORT: String(Database.port),
-        DATABASE_NAME: settings.databaseName,
-        DATABASE_USER: settings.databaseUser,
-        DATABASE_POOL_MAX: String(settings.databasePoolMax),
-        REDIS_HOST: Cache.host,
-        REDIS_PORT: String(Cache.port),
-        CACHE_TTL: String(settings.cacheTtlSeconds),
-        CACHE_PREFIX: undefined,
-        LOG_LEVEL: settings.logLevel,
-        SEED_TASKS: String(settings.seedTasks),
-        STRESS_ENDPOINT: String(settings.stressEndpoint),
-        SHUTDOWN_GRACE_SECONDS: String(settings.shutdownGraceSeconds),
-      },
+      environment: apiEnvironment(settings, {
+        database: { host: Database.host, port: Database.port },
+        cache: { host: Cache.host, port: Cache.port },
+      }),
       secrets: { DATABASE_PASSWORD: postgresPassword, REDIS_PASSWORD: redisPassword },
       settings: { ...settings, resources: settings.apiResources },
     },

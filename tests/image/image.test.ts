@@ -9,7 +9,9 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, requiredSettings, settingNames } from "../../service/src/config.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
+import { apiEnvironment } from "../../stack/api-environment.ts";
+import { defaults } from "../../stack/config.ts";
+import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort } from "../helpers/process.ts";
 import { sharedRedis } from "../helpers/redis.ts";
 import { runSmoke } from "../smoke/smoke.ts";
@@ -23,7 +25,8 @@ const baseImageTool = path.resolve(repo, "../shared/tools/local-node-image");
 const MB = 1_000_000;
 const MAX_ADDED_BYTES = 10 * MB;
 const MAX_CONTEXT_BYTES = 1 * MB;
-const GRACE_SECONDS = 10;
+// Where sharedRedis() connects: the machine's Redis.
+const REDIS = { host: "127.0.0.1", port: 6379 };
 
 const runId = randomBytes(4).toString("hex");
 const tag = `taskflow-api:image-test-${runId}`;
@@ -36,6 +39,7 @@ let baseImage: string;
 let image: ImageInfo | undefined;
 let db: TestDatabase | undefined;
 let url: string | undefined;
+let drainSeconds: number | undefined;
 let containerStarted = false;
 
 function caSecretArgs(): Promise<string[]> {
@@ -201,25 +205,24 @@ describe("service image", () => {
     expect(image, "the image was not built").toBeDefined();
     db = await createTestDatabase("taskflow_img");
     const port = await freePort();
-    // What the stack gives the API, named by the config schema the stack builds it from.
-    const env: Record<string, string> = {
-      PORT: String(port),
-      DATABASE_HOST: "127.0.0.1",
-      DATABASE_PORT: "5432",
-      DATABASE_NAME: db.name,
-      DATABASE_USER: "postgres",
-      DATABASE_PASSWORD: password,
-      REDIS_HOST: "127.0.0.1",
-      REDIS_PORT: "6379",
-      CACHE_PREFIX: cachePrefix,
-      SEED_TASKS: "5",
-      STRESS_ENDPOINT: "true",
-      SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
-      LOG_LEVEL: "info",
-    };
+    // What the dev stack puts in the API's ConfigMap (stack/config.ts defaults equal Pulumi.dev.yaml),
+    // built by the same function, with this machine's PostgreSQL and Redis in place of the Services.
+    const stackEnvironment = apiEnvironment(defaults, { database: { host: PG_HOST, port: PG_PORT }, cache: REDIS });
+    // Only what must differ here: the superuser the local server trusts and this run's fresh
+    // database, a free port on the host network, and a prefix of its own in the shared Redis so
+    // the keys it leaves can be found and deleted.
+    const machine = { DATABASE_USER: "postgres", DATABASE_NAME: db.name, PORT: String(port), CACHE_PREFIX: cachePrefix };
+    const plain = Object.entries({ ...stackEnvironment, ...machine }).filter((entry): entry is [string, string] => entry[1] !== undefined);
+    // The stack's Secret also holds REDIS_PASSWORD, but the machine's Redis has no requirepass:
+    // ioredis would meet Redis' refusal of the AUTH with a plain-text console warning, not a
+    // test of anything. tests/service/cache.test.ts and tests/stack/redis-auth-conf.test.ts cover
+    // password-protected Redis.
+    const env: Record<string, string> = { ...Object.fromEntries(plain), DATABASE_PASSWORD: password };
+    const overridden = Object.entries(stackEnvironment).filter(([name, value]) => env[name] !== value).map(([name]) => name);
+    expect(overridden.sort()).toEqual(["CACHE_PREFIX", "DATABASE_NAME", "DATABASE_USER", "PORT"]);
     expect(Object.keys(env).filter((name) => !(settingNames as string[]).includes(name))).toEqual([]);
     expect(requiredSettings.filter((name) => !(name in env))).toEqual([]);
-    expect(() => loadConfig(env)).not.toThrow();
+    drainSeconds = loadConfig(env).SHUTDOWN_GRACE_SECONDS;
 
     // `-e NAME` without a value takes it from docker's own environment: the password stays out of argv.
     const envArgs = Object.keys(env).flatMap((name) => ["-e", name]);
@@ -252,7 +255,7 @@ describe("service image", () => {
 
     // Migrations from /app/migrations ran and the seed landed in this run's own database.
     const [{ n: seeded }] = await db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM tasks`;
-    expect(seeded).toBe(5);
+    expect(seeded).toBe(defaults.seedTasks);
 
     // The CPU burn runs in a worker thread: it must work from the bundle on a read-only file system.
     const stress = await fetch(`${url}/stress?duration=1`, { signal: AbortSignal.timeout(15_000) });
@@ -278,12 +281,12 @@ describe("service image", () => {
     // would be killed then, with exit code 137.
     await docker(["stop", "--time", "30", containerName]);
     const seconds = (performance.now() - started) / 1000;
-    console.log(`docker stop took ${seconds.toFixed(2)} s (the service's grace period: ${GRACE_SECONDS} s)`);
+    console.log(`docker stop took ${seconds.toFixed(2)} s (the service's drain deadline: ${drainSeconds} s)`);
 
     const state = await containerState(containerName);
     expect(state).toMatchObject({ Running: false, ExitCode: 0, OOMKilled: false });
     // Nothing was in flight, so it must not have waited out its own drain deadline either.
-    expect(seconds).toBeLessThan(GRACE_SECONDS);
+    expect(seconds).toBeLessThan(drainSeconds!);
 
     const { stdout, stderr } = await logsOf(containerName);
     const lines = `${stdout}${stderr}`.split("\n").filter((line) => line.trim() !== "");

@@ -11,7 +11,8 @@ import { describeStackInvariants, type Deployed } from "./invariants.ts";
 
 const certs = mkdtempSync(path.join(tmpdir(), "taskflow-custom-certs-"));
 const tls = { ca: "custom ca", cert: "custom cert", key: "custom private key 8d0c27" };
-const secrets = { "taskflow:postgresPassword": "configured-pg-Vb62qTnw", "taskflow:redisPassword": "configured-redis-Jq41mZse" };
+// The Redis one has what an unquoted redis.conf line would break on: spaces, quotes, a backslash.
+const secrets = { "taskflow:postgresPassword": "configured-pg-Vb62qTnw", "taskflow:redisPassword": `configured redis "Jq41" 'mZse' \\` };
 const resources = (cpu: string, memory: string, cpuLimit: string) =>
   JSON.stringify({ requests: { cpu, memory }, limits: { cpu: cpuLimit, memory } });
 const config: Record<string, string> = {
@@ -96,7 +97,7 @@ describe("a stack with every setting changed", () => {
     });
     const api = deployment("taskflow-api").spec.template.spec;
     expect(api.containers[0].lifecycle.preStop.sleep.seconds).toBe(3);
-    expect(api.terminationGracePeriodSeconds).toBe(3 + 25 + 5);
+    expect(api.terminationGracePeriodSeconds).toBe(3 + 25 + 10);
     expect(api.containers[0].resources).toEqual(JSON.parse(config["taskflow:apiResources"]!));
     const postgres = deployment("postgres").spec.template.spec.containers[0];
     expect(postgres.image).toBe("postgres:17.6-bookworm");
@@ -123,6 +124,9 @@ describe("a stack with every setting changed", () => {
       REDIS_PASSWORD: secrets["taskflow:redisPassword"],
     });
     expect(secretsByName["postgres-credentials"]).toEqual({ POSTGRES_PASSWORD: secrets["taskflow:postgresPassword"] });
-    expect(secretsByName["redis-credentials"]!["auth.conf"]).toBe(`requirepass ${secrets["taskflow:redisPassword"]}\n`);
+    expect(secretsByName["redis-credentials"]).toEqual({
+      "auth.conf": `requirepass "configured redis \\"Jq41\\" 'mZse' \\\\"\n`,
+      password: secrets["taskflow:redisPassword"],
+    });
   });
 });
