@@ -1,8 +1,6 @@
 // The bench's own resources on the machine's PostgreSQL and Redis, never shared with a test run or
 // a deployment: a fresh database per data size and key prefixes unique to this run.
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 
@@ -66,14 +64,4 @@ export async function deleteKeys(prefix: string): Promise<number> {
     redis.disconnect();
   }
   return deleted;
-}
-
-/** A port nothing listens on right now: for a server to take, or to stand for an unreachable Redis. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
 }

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./infra.ts";
+import { freePort } from "../tests/helpers/process.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 // BENCH_SERVICE points at another build (e.g. a patched copy) to compare it on the same machine.
