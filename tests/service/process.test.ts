@@ -1,4 +1,6 @@
+import { readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
+import { migrationsDir } from "../../service/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, run, runMain, waitFor, type Child } from "../helpers/process.ts";
 
@@ -46,6 +48,25 @@ describe("the production entry", () => {
     expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["listening", "signal received", "shut down cleanly"]));
     expect(child.stdout()).not.toContain(db.env.DATABASE_PASSWORD);
     child = undefined;
+  });
+});
+
+describe("replicas starting together", () => {
+  it("three processes on one fresh database apply each migration once and seed once", async () => {
+    db = await createTestDatabase();
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const replicas = ports.map((port) => runMain({ ...db!.env, PORT: String(port), SEED_TASKS: "100" }));
+    try {
+      await Promise.all(ports.map((port) => waitFor(`http://127.0.0.1:${port}/ready`)));
+      const files = readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort();
+      expect((await db.sql`SELECT version FROM schema_migrations ORDER BY version`).map((r) => r.version)).toEqual(files);
+      expect(await db.sql`SELECT count(*)::int AS n FROM tasks`).toEqual([{ n: 100 }]);
+      const applied = replicas.flatMap((r) => r.stdout().split("\n").filter((l) => l.includes('"migration applied"')));
+      expect(applied).toHaveLength(files.length);
+    } finally {
+      for (const replica of replicas) killGroup(replica, "SIGKILL");
+      await Promise.all(replicas.map((r) => r.exited));
+    }
   });
 });
 
