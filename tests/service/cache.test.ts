@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createRedisCache } from "../../service/src/cache.ts";
 import { createLogger } from "../../service/src/logger.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
+import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { RedisServer, sharedRedis } from "../helpers/redis.ts";
@@ -177,6 +177,38 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       await writer.json("/tasks/1", { title: `v${round}` }, "PATCH");
       expect((await read(reader, "/tasks/1")).body.title).toBe(`v${round}`);
       expect((await read(reader, "/tasks")).body.tasks[0].title).toBe(`v${round}`);
+    }
+  });
+
+  it("end to end: a replica whose database answer arrives after another replica's write never serves it later", async () => {
+    const slowDb = await new TcpProxy(PG_PORT).open();
+    try {
+      // One connection, whose statement for a task read is already prepared: the held read is then
+      // sent in one go, and PostgreSQL runs it (taking its snapshot) before the write below.
+      const a = await startCached({ DATABASE_PORT: String(slowDb.port), DATABASE_POOL_MAX: "1" });
+      const b = await startCached();
+      await b.json("/tasks", { title: "v1" });
+      expect((await a.request("/tasks/999")).status).toBe(404);
+      slowDb.hold();
+      // A misses the cache, and PostgreSQL answers its query with v1; the answer is held back.
+      const slow = a.request("/tasks/1");
+      await until(async () => {
+        const [row] = await db.sql`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%' AND state = 'idle'`;
+        return row!.n > 0;
+      }, "PostgreSQL to have answered the held query");
+      expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
+      slowDb.release();
+      const late = await slow;
+      // Its read began before the write was answered: v1 is a correct answer for it...
+      expect(late.headers.get("x-cache")).toBe("MISS");
+      expect(((await late.json()) as { title: string }).title).toBe("v1");
+      await new Promise((r) => setTimeout(r, 100)); // ...and its cache store has landed by now
+      // ...but no read after the write, on either replica, may see v1 again.
+      for (const replica of [a, b, a, b]) expect((await read(replica, "/tasks/1")).body.title).toBe("v2");
+    } finally {
+      await slowDb.cut();
     }
   });
 
