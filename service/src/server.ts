@@ -13,6 +13,8 @@ import { createMetrics } from "./metrics.ts";
 import { migrateAndSeed } from "./migrate.ts";
 import { createTasksRepository } from "./tasks-repository.ts";
 
+const KEEP_ALIVE_LINGER_MS = 1000;
+
 export interface RunningService {
   readonly port: number;
   readonly url: string;
@@ -92,10 +94,19 @@ export async function startService(
       // http.Server#close also closes idle keep-alive connections (Node >= 19), racing clients
       // that are sending their next request on one: they would see a reset. net.Server#close only
       // stops accepting; each open connection then ends after its next answer (Connection: close,
-      // set above) or at its keep-alive timeout, and the callback runs when the last one has ended.
+      // set above), and the callback runs when the last one has ended.
       // https://nodejs.org/api/http.html#serverclosecallback
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-      const idle = new Promise<void>((resolve) => (handlers === 0 ? resolve() : (handlersIdle = resolve)));
+      const handlersDone = () => new Promise<void>((resolve) => (handlers === 0 ? resolve() : (handlersIdle = resolve)));
+      const drained = (async () => {
+        // Clients on an open keep-alive connection get a moment to send what they were about to
+        // (answered, with Connection: close); a connection idle past it is closed, as its
+        // keep-alive timeout would have, rather than holding the shutdown for that long.
+        await sleep(Math.min(KEEP_ALIVE_LINGER_MS, config.SHUTDOWN_GRACE_SECONDS * 1000));
+        server.closeIdleConnections();
+        await closed;
+        await handlersDone();
+      })();
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
@@ -104,7 +115,7 @@ export async function startService(
           resolve();
         }, config.SHUTDOWN_GRACE_SECONDS * 1000);
       });
-      await Promise.race([Promise.all([closed, idle]), graceOver]);
+      await Promise.race([drained, graceOver]);
       clearTimeout(timer);
       await Promise.all([sql.end({ timeout: 2 }), cache.close()]);
       logger.info("shut down cleanly");
