@@ -208,6 +208,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       // ...but no read after the write, on either replica, may see v1 again.
       for (const replica of [a, b, a, b]) expect((await read(replica, "/tasks/1")).body.title).toBe("v2");
     } finally {
+      slowDb.release();
       await slowDb.cut();
     }
   });
