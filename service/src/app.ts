@@ -21,7 +21,7 @@ const metricsRoute = createRoute({
   responses: { 200: { description: "Prometheus text exposition format", content: { "text/plain": { schema: z.string() } } } },
 });
 
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 export interface AppDeps {
   tasks: TasksRepository;
@@ -96,5 +96,3 @@ export function createApp(deps: AppDeps) {
 
   return app;
 }
-
-export type App = ReturnType<typeof createApp>;

@@ -1,8 +1,8 @@
 // Request and response schemas: the same definitions validate requests and generate /openapi.json.
 import { z } from "@hono/zod-openapi";
 
-export const priorities = ["low", "medium", "high"] as const;
-export const MAX_LIMIT = 1000;
+const priorities = ["low", "medium", "high"] as const;
+const MAX_LIMIT = 1000;
 const MAX_INT4 = 2_147_483_647;
 
 const Priority = z.enum(priorities, "must be one of low, medium, high").openapi({ example: "medium" });
