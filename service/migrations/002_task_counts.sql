@@ -1,7 +1,7 @@
 -- Whole-table counts kept by triggers, so a list page's totals and /stats read 16 small rows
 -- instead of scanning every task: a miss costs the same on 100 000 tasks as on 1 000.
--- Writers add their deltas to one of 16 slots, chosen at random, so concurrent writes do not
--- queue on a single counter row; readers sum the slots.
+-- Writers add their deltas to one of 16 slots, chosen by transaction id, so concurrent writes do
+-- not queue on a single counter row; readers sum the slots.
 CREATE TABLE task_counts (
   slot      smallint PRIMARY KEY,
   total     bigint NOT NULL DEFAULT 0,
@@ -13,9 +13,17 @@ CREATE TABLE task_counts (
 
 CREATE FUNCTION task_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  target smallint := floor(random() * 16);
+  -- One slot per transaction: a transaction of several writes then locks one counter row, so two
+  -- such transactions cannot take slots in opposite orders and deadlock.
+  target smallint := mod(txid_current(), 16);
 BEGIN
-  -- Statement-level with transition tables: a bulk insert (the seed) updates a slot once.
+  -- Statement-level with transition tables: a bulk insert (the seed) updates a slot once, and a
+  -- statement that changed no row (an update or delete of a missing task) touches none.
+  IF TG_OP <> 'INSERT' THEN
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+      RETURN NULL;
+    END IF;
+  END IF;
   IF TG_OP <> 'DELETE' THEN
     UPDATE task_counts c SET total = c.total + d.total, completed = c.completed + d.completed,
            high = c.high + d.high, medium = c.medium + d.medium, low = c.low + d.low

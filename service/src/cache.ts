@@ -81,38 +81,53 @@ export function createRedisCache(
   redis.defineCommand("cacheRead", { numberOfKeys: 1, lua: READ });
   redis.defineCommand("cacheBump", { numberOfKeys: 1, lua: BUMP });
 
-  const genKey = `${config.CACHE_PREFIX}:gen`;
-  const entryPrefix = `${config.CACHE_PREFIX}:g`;
-  // A write this process could not invalidate: until the bump succeeds, this process reads
-  // around the cache, and the bump is retried as soon as Redis is back.
-  let owedBump = false;
+  // v1: the entry format. A later format takes a new prefix, so pods of two versions side by side
+  // in a rolling update never read each other's entries.
+  const genKey = `${config.CACHE_PREFIX}:v1:gen`;
+  const entryPrefix = `${config.CACHE_PREFIX}:v1:g`;
+  // A bump this process owes: a write it could not invalidate, or a connection it lost (writes
+  // may have gone uninvalidated meanwhile). Until it is repaid this process reads around the
+  // cache, and it is retried on a timer: other replicas read through the cache meanwhile.
+  // Counted, so a debt incurred while a repayment is in flight is not cleared by it.
+  let debt = 0;
+  let paid = 0;
+  const owed = () => debt > paid;
+  let closed = false;
   let lastError = "";
-
   let retry: NodeJS.Timeout | undefined;
-  const bump = async () => {
-    try {
-      await redis.cacheBump(genKey);
-      owedBump = false;
-      clearInterval(retry);
-      retry = undefined;
-    } catch (error) {
-      if (!owedBump) {
-        logger.warn({ reason: (error as Error).message }, "cache invalidation failed; reads bypass the cache until Redis answers");
-      }
-      owedBump = true;
-      // Other replicas read through the cache meanwhile: the bump must land as soon as Redis
-      // answers, not at this process's next read.
-      retry ??= setInterval(() => void bump(), BUMP_RETRY_MS).unref();
-    }
+  let repaying: Promise<void> | undefined;
+
+  const incur = (reason: string) => {
+    if (closed) return;
+    if (!owed()) logger.warn({ reason }, "cache invalidation owed; reads bypass the cache until Redis answers");
+    debt++;
+    retry ??= setInterval(() => void repay(), BUMP_RETRY_MS).unref();
   };
 
+  // Reads and the timer share one repayment. A write never joins it: a bump that began before the
+  // write committed would not invalidate what a read caches between that bump and the commit.
+  const repay = () =>
+    (repaying ??= (async () => {
+      const target = debt;
+      try {
+        await redis.cacheBump(genKey);
+        paid = Math.max(paid, target);
+        if (!owed()) {
+          clearInterval(retry);
+          retry = undefined;
+        }
+      } catch {
+        // Still owed: the timer tries again.
+      }
+    })().finally(() => (repaying = undefined)));
+
+  // Owed from the moment the connection is lost, not from when it is back: ioredis reports
+  // "ready" a tick after it can already serve commands.
+  redis.on("close", () => incur("connection to Redis lost"));
   redis.on("ready", () => {
     logger.info("cache connected");
     lastError = "";
-    // Whatever this process wrote while Redis was away may still be cached under the current
-    // generation, so a (re)connect invalidates before this process reads through the cache again.
-    owedBump = true;
-    void bump();
+    void repay();
   });
   redis.on("error", (error: Error) => {
     // ioredis retries on its own; log each distinct failure once, not every retry.
@@ -121,9 +136,9 @@ export function createRedisCache(
   });
 
   const usable = async () => {
-    if (redis.status !== "ready") return false;
-    if (owedBump) await bump();
-    return !owedBump;
+    if (closed || redis.status !== "ready") return false;
+    if (owed()) await repay();
+    return !owed();
   };
 
   return {
@@ -152,10 +167,19 @@ export function createRedisCache(
       return { json, outcome: "MISS" };
     },
 
-    invalidate: bump,
+    async invalidate() {
+      if (closed) return;
+      try {
+        await redis.cacheBump(genKey);
+      } catch (error) {
+        incur((error as Error).message);
+      }
+    },
 
     async close() {
+      closed = true;
       clearInterval(retry);
+      retry = undefined;
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -37,6 +37,10 @@ const unavailableCodes = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
   "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ECONNABORTED",
   "ENOTFOUND",
   "EAI_AGAIN",
   "ETIMEDOUT",
@@ -50,6 +54,9 @@ const unavailableCodes = new Set([
   "53300",
   "28P01",
   "28000",
+  // Cancelled by statement_timeout (a stuck server), and read-only after a failover.
+  "57014",
+  "25006",
 ]);
 
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -41,7 +41,7 @@ try {
     process.exit(0);
   }
 } catch (error) {
-  if (starting.signal.aborted) {
+  if ((error as Error).name === "AbortError") {
     logger.info("stopped before start-up finished");
     process.exit(0);
   }

@@ -18,6 +18,9 @@ const MIGRATION_LOCK = 7_201_345_118;
 export async function migrateAndSeed(sql: Sql, seedTasks: number, logger: Logger): Promise<void> {
   const files = (await readdir(migrationsDir)).filter((f) => f.endsWith(".sql")).sort();
   await sql.begin(async (tx) => {
+    // The pool's statement_timeout is for requests: waiting for another replica's migrations, or
+    // seeding a large demo table, may rightly take longer.
+    await tx`SET LOCAL statement_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`CREATE TABLE IF NOT EXISTS schema_migrations (
       version text PRIMARY KEY,

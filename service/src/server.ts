@@ -1,5 +1,5 @@
 // Start-up and shutdown: wait for PostgreSQL, migrate and seed, listen; on stop, drain and close.
-import { serve } from "@hono/node-server";
+import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import { Server as NetServer, type AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { once } from "node:events";
@@ -67,24 +67,27 @@ export async function startService(
   // Redis are closed under it.
   let handlers = 0;
   let handlersIdle: (() => void) | undefined;
-  const fetch: typeof app.fetch = async (...args) => {
+  const fetch = async (request: Request, env: HttpBindings | Http2Bindings) => {
     handlers++;
     try {
-      return await app.fetch(...args);
+      return await app.fetch(request, env);
     } finally {
+      // Decided when the answer goes out, not when the request came in: a request already in
+      // flight when draining began must also close its keep-alive connection.
+      if (draining) env.outgoing.setHeader("Connection", "close");
       if (--handlers === 0) handlersIdle?.();
     }
   };
 
   const server = serve({ fetch, port: config.PORT, hostname: options.hostname }) as Server;
-  await once(server, "listening");
+  try {
+    await once(server, "listening");
+  } catch (error) {
+    await Promise.all([sql.end({ timeout: 1 }), cache.close()]);
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   logger.info({ port, cache: cache.state, seed_tasks: config.SEED_TASKS }, "listening");
-
-  // While draining, answers close their keep-alive connection so clients reconnect elsewhere.
-  server.on("request", (_req, res) => {
-    if (draining) res.setHeader("Connection", "close");
-  });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -94,7 +97,7 @@ export async function startService(
       // http.Server#close also closes idle keep-alive connections (Node >= 19), racing clients
       // that are sending their next request on one: they would see a reset. net.Server#close only
       // stops accepting; each open connection then ends after its next answer (Connection: close,
-      // set above), and the callback runs when the last one has ended.
+      // set in fetch above), and the callback runs when the last one has ended.
       // https://nodejs.org/api/http.html#serverclosecallback
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
       const handlersDone = () => new Promise<void>((resolve) => (handlers === 0 ? resolve() : (handlersIdle = resolve)));
@@ -105,6 +108,9 @@ export async function startService(
         await sleep(Math.min(KEEP_ALIVE_LINGER_MS, config.SHUTDOWN_GRACE_SECONDS * 1000));
         server.closeIdleConnections();
         await closed;
+        // http.Server's own close also stops its connections-checking timer, which the net.Server
+        // close above leaves running; the server has already stopped, hence the ignored error.
+        server.close(() => {});
         await handlersDone();
       })();
       let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createRedisCache } from "../../service/src/cache.ts";
 import { createLogger } from "../../service/src/logger.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
@@ -252,7 +252,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     await api.json("/tasks", { title: "before" });
     await api.request("/tasks/1");
     const redis = sharedRedis();
-    await redis.del(`${prefix}:gen`);
+    expect(await redis.del(`${prefix}:v1:gen`)).toBe(1);
     redis.disconnect();
     await api.json("/tasks/1", { title: "after" }, "PATCH");
     expect((await read(api, "/tasks/1")).body.title).toBe("after");
@@ -322,6 +322,28 @@ describe("when Redis is unreachable", () => {
       expect((await read(cut, "/tasks/1")).body.title).toBe("v2");
     } finally {
       await proxy.cut();
+    }
+  });
+});
+
+describe("closing the cache", () => {
+  it("stops every retry: no interval of it outlives close", async () => {
+    const set = vi.spyOn(globalThis, "setInterval");
+    const clear = vi.spyOn(globalThis, "clearInterval");
+    try {
+      const logger = createLogger("silent");
+      const cache = createRedisCache({ REDIS_HOST: "127.0.0.1", REDIS_PORT: await freePort(), CACHE_TTL: 60, CACHE_PREFIX: prefix }, logger);
+      await cache.invalidate(); // Redis is not there: a retry is scheduled
+      expect(set).toHaveBeenCalled();
+      await cache.close();
+      await cache.invalidate(); // after close: nothing may be scheduled again
+      await new Promise((r) => setTimeout(r, 300));
+      const started = set.mock.results.map((r) => r.value as unknown);
+      const stopped = new Set(clear.mock.calls.map(([handle]) => handle as unknown));
+      expect(started.filter((handle) => !stopped.has(handle))).toEqual([]);
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
     }
   });
 });

@@ -133,6 +133,26 @@ describe("graceful shutdown", () => {
   });
 });
 
+describe("a request in flight when shutdown begins", () => {
+  it("is answered, and told to close its keep-alive connection", async () => {
+    api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
+    const agent = new Agent({ keepAlive: true });
+    const { get } = await import("node:http");
+    const answer = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) =>
+      get(`${api!.url}/stress?duration=1`, { agent }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+      }).on("error", reject),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = api.stop();
+    expect(await answer).toEqual({ status: 200, connection: "close" });
+    await stopped;
+    agent.destroy();
+    api = undefined;
+  });
+});
+
 describe("GET /stress", () => {
   it("burns CPU off the event loop: /health answers while it runs", async () => {
     api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });

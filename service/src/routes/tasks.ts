@@ -68,24 +68,34 @@ export function tasksRoutes(tasks: TasksRepository, cache: Cache) {
     return json.equals(NULL_JSON) ? c.json({ error: "Task not found" }, 404) : jsonText<Task>(c, json);
   });
 
+  // The generation is bumped after every write that changed a row or may have: a write whose
+  // answer was lost (the connection dropped after COMMIT) may still have committed.
+  async function write<T>(change: () => Promise<T>, changed: (result: T) => boolean): Promise<T> {
+    let result: T;
+    try {
+      result = await change();
+    } catch (error) {
+      await cache.invalidate();
+      throw error;
+    }
+    if (changed(result)) await cache.invalidate();
+    return result;
+  }
+
   app.openapi(createTaskRoute, async (c) => {
-    const task = await tasks.create(c.req.valid("json"));
-    await cache.invalidate();
+    const task = await write(() => tasks.create(c.req.valid("json")), () => true);
     c.header("Location", `/tasks/${task.id}`);
     return c.json(task, 201);
   });
 
   app.openapi(patchRoute, async (c) => {
-    const task = await tasks.update(c.req.valid("param").id, c.req.valid("json"));
-    if (!task) return c.json({ error: "Task not found" }, 404);
-    await cache.invalidate();
-    return c.json(task, 200);
+    const task = await write(() => tasks.update(c.req.valid("param").id, c.req.valid("json")), Boolean);
+    return task ? c.json(task, 200) : c.json({ error: "Task not found" }, 404);
   });
 
   app.openapi(deleteRoute, async (c) => {
-    if (!(await tasks.remove(c.req.valid("param").id))) return c.json({ error: "Task not found" }, 404);
-    await cache.invalidate();
-    return c.body(null, 204);
+    const removed = await write(() => tasks.remove(c.req.valid("param").id), Boolean);
+    return removed ? c.body(null, 204) : c.json({ error: "Task not found" }, 404);
   });
 
   return app;
