@@ -6,7 +6,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/helpers/process.ts";
-import { createDatabase, databaseEnv, deleteKeys, dropDatabase, idRange, redisEnv, runId } from "./infra.ts";
+import { createTestDatabase } from "../tests/helpers/postgres.ts";
+import { deleteKeys, redisEnv, runId } from "./infra.ts";
 import { LOAD, measure, type Measurement, type Scenario } from "./load.ts";
 import { formatStarts, formatTable, formatVerdicts, verdicts, type ServerStart, type SizeReport } from "./report.ts";
 import { rssMiB, SERVICE_ENTRY, startCeiling, startService, type RunningServer } from "./server.ts";
@@ -56,14 +57,13 @@ function record(m: Measurement): Measurement {
 
 async function benchSize(tasks: number): Promise<SizeReport> {
   noteLoad(`before ${tasks} tasks`);
-  const database = `${runId}_${tasks}`;
-  await createDatabase(database);
+  const db = await createTestDatabase(`${runId}_${tasks}`);
   cleanups.push(async () => {
-    await dropDatabase(database);
-    console.log(`clean-up: database ${database} dropped`);
+    await db.drop();
+    console.log(`clean-up: database ${db.name} dropped`);
   });
   // CACHE_TTL well past the run, so a hit run cannot see an entry expire under it.
-  const common = { ...databaseEnv(database), SEED_TASKS: String(tasks), CACHE_TTL: "3600" };
+  const common = { ...db.env, SEED_TASKS: String(tasks), CACHE_TTL: "3600" };
   const cache = redisEnv(`${runId}_${tasks}`);
 
   const starts: ServerStart[] = [];
@@ -86,7 +86,8 @@ async function benchSize(tasks: number): Promise<SizeReport> {
     const down = await start(UNREACHABLE, { ...cache, REDIS_PORT: String(await freePort()), LOG_LEVEL: "warn" });
     console.log(`${tasks} tasks: servers ready (${starts.map((s) => `${s.readyMs.toFixed(0)} ms`).join(", ")})`);
 
-    const { min, max } = await idRange(database);
+    // The seeded ids, so random reads hit existing rows only.
+    const [{ min, max }] = await db.sql<[{ min: number; max: number }]>`SELECT min(id) AS min, max(id) AS max FROM tasks`;
     const randomId = () => `/tasks/${min + Math.floor(Math.random() * (max - min + 1))}`;
     const list: Scenario = { endpoint: "GET /tasks", path: "/tasks", expectCache: "HIT" };
     const byId: Scenario = { endpoint: "GET /tasks/:id", path: "/tasks/1", nextPath: randomId };
