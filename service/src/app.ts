@@ -42,7 +42,8 @@ export function createApp(deps: AppDeps) {
     await next();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // Route templates, not raw paths, keep metric label sets bounded.
-    const endpoint = c.res.status === 404 && routePath(c) === "/*" ? "unmatched" : routePath(c);
+    const route = routePath(c);
+    const endpoint = c.res.status === 404 && route === "/*" ? "unmatched" : route;
     metrics.observeRequest(c.req.method, endpoint, c.res.status, seconds);
     logger.info(
       { method: c.req.method, path: c.req.path, route: endpoint, status: c.res.status, duration_ms: +(seconds * 1000).toFixed(3) },

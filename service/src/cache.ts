@@ -65,7 +65,7 @@ const BUMP_RETRY_MS = 200;
 export function createRedisCache(
   config: Pick<Config, "REDIS_HOST" | "REDIS_PORT" | "REDIS_PASSWORD" | "CACHE_TTL" | "CACHE_PREFIX">,
   logger: Logger,
-  onOutcome: (outcome: CacheOutcome) => void = () => {},
+  onOutcome: (outcome: "HIT" | "MISS") => void = () => {},
 ): Cache {
   const redis = new Redis({
     host: config.REDIS_HOST,

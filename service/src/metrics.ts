@@ -46,9 +46,8 @@ export function createMetrics() {
       requests.inc({ method, endpoint, status: String(status) });
       duration.observe({ method, endpoint }, seconds);
     },
-    observeCache(outcome: "HIT" | "MISS" | "BYPASS") {
-      if (outcome === "HIT") cacheHits.inc();
-      else if (outcome === "MISS") cacheMisses.inc();
+    observeCache(outcome: "HIT" | "MISS") {
+      (outcome === "HIT" ? cacheHits : cacheMisses).inc();
     },
     /** Refreshes the gauges that need the database; a failure leaves their last values. */
     async render(sources: MetricsSources): Promise<string> {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createApp } from "./app.ts";
 import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
 import type { Config } from "./config.ts";
-import { activeConnections, createSql, type Sql } from "./db.ts";
+import { activeConnections, createSql } from "./db.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrateAndSeed } from "./migrate.ts";
@@ -22,10 +22,10 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-async function waitForDatabase(sql: Sql, logger: Logger, signal?: AbortSignal): Promise<void> {
+async function waitForDatabase(ping: () => Promise<void>, logger: Logger, signal?: AbortSignal): Promise<void> {
   for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, 5000)) {
     try {
-      await sql`SELECT 1`;
+      await ping();
       return;
     } catch (error) {
       logger.warn({ attempt, retry_in_ms: delay, reason: (error as Error).message }, "waiting for PostgreSQL");
@@ -40,8 +40,9 @@ export async function startService(
   options: { hostname?: string; signal?: AbortSignal } = {},
 ): Promise<RunningService> {
   const sql = createSql(config, logger);
+  const tasks = createTasksRepository(sql);
   try {
-    await waitForDatabase(sql, logger, options.signal);
+    await waitForDatabase(tasks.ping, logger, options.signal);
     await migrateAndSeed(sql, config.SEED_TASKS, logger);
   } catch (error) {
     await sql.end({ timeout: 1 });
@@ -50,7 +51,6 @@ export async function startService(
 
   const metrics = createMetrics();
   const cache: Cache = config.REDIS_HOST ? createRedisCache(config, logger, metrics.observeCache) : disabledCache;
-  const tasks = createTasksRepository(sql);
   let draining = false;
   const app = createApp({
     tasks,
