@@ -3,7 +3,6 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
-import { secureHeaders } from "hono/secure-headers";
 import type { Cache } from "./cache.ts";
 import { isDatabaseUnavailable } from "./db.ts";
 import type { Logger } from "./logger.ts";
@@ -50,7 +49,6 @@ export function createApp(deps: AppDeps) {
       "request",
     );
   });
-  app.use(secureHeaders());
   // Only the methods that carry a body pay for checking it: bodyLimit reads c.req.raw.body, which
   // makes @hono/node-server build a whole Request (headers, AbortSignal) that a GET never needs.
   app.on(

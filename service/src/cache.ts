@@ -20,6 +20,14 @@ export interface Cache {
   close(): Promise<void>;
 }
 
+/**
+ * The generation key, shared by every entry format so that a write through a pod of either version
+ * in a rolling update invalidates the entries of both; and the prefix of the entries, followed by
+ * the generation, ':' and the read's key. The entries' format is in their name (v2: a list page
+ * ends in "from_cache":true), so pods of two versions never read each other's entries.
+ */
+export const cacheKeys = (prefix: string) => ({ generation: `${prefix}:v1:gen`, entries: `${prefix}:v2:g` });
+
 const toJson = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 export const disabledCache: Cache = {
@@ -34,6 +42,7 @@ export const disabledCache: Cache = {
 // stores them after a write lands them under the old generation, where no later read looks.
 // A missing generation (evicted or flushed) restarts from Redis' clock in microseconds, which is
 // past any generation used before, so entries written under an earlier one are never reused.
+// One call reads the generation and every entry asked for (ARGV[2..]): {gen, entry or nil, ...}.
 const READ = `
 local gen = redis.call('GET', KEYS[1])
 if not gen then
@@ -41,7 +50,9 @@ if not gen then
   redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX')
   gen = redis.call('GET', KEYS[1])
 end
-return {gen, redis.call('GET', ARGV[1] .. gen .. ':' .. ARGV[2])}`;
+local reply = {gen}
+for i = 2, #ARGV do reply[i] = redis.call('GET', ARGV[1] .. gen .. ':' .. ARGV[i]) end
+return reply`;
 
 const BUMP = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
@@ -50,7 +61,7 @@ redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]))
 return 0`;
 
 type GenerationRedis = Redis & {
-  cacheReadBuffer(genKey: string, entryPrefix: string, key: string): Promise<[Buffer, Buffer | null]>;
+  cacheReadBuffer(genKey: string, entryPrefix: string, ...keys: string[]): Promise<[Buffer, ...(Buffer | null)[]]>;
   cacheBump(genKey: string): Promise<number>;
 };
 
@@ -81,10 +92,7 @@ export function createRedisCache(
   redis.defineCommand("cacheRead", { numberOfKeys: 1, lua: READ });
   redis.defineCommand("cacheBump", { numberOfKeys: 1, lua: BUMP });
 
-  // v1: the entry format. A later format takes a new prefix, so pods of two versions side by side
-  // in a rolling update never read each other's entries.
-  const genKey = `${config.CACHE_PREFIX}:v1:gen`;
-  const entryPrefix = `${config.CACHE_PREFIX}:v1:g`;
+  const { generation: genKey, entries: entryPrefix } = cacheKeys(config.CACHE_PREFIX);
   // A bump this process owes: a write it could not invalidate, or a connection it lost (writes
   // may have gone uninvalidated meanwhile). Until it is repaid this process reads around the
   // cache, and it is retried on a timer: other replicas read through the cache meanwhile.
@@ -135,6 +143,27 @@ export function createRedisCache(
     lastError = error.message;
   });
 
+  // Reads that arrive in the same turn of the event loop share one round trip: one script call
+  // for the generation and every key asked for, readers of one key sharing its entry. This keeps
+  // read-your-writes: the call leaves after every read it answers has arrived, so Redis runs it
+  // after every bump acknowledged before any of them.
+  let batch: { keys: Map<string, number>; reply: Promise<[Buffer, ...(Buffer | null)[]]> } | undefined;
+  const lookup = async (key: string) => {
+    if (!batch) {
+      const keys = new Map<string, number>();
+      const reply = new Promise((resolve) => setImmediate(resolve)).then(() => {
+        batch = undefined;
+        return redis.cacheReadBuffer(genKey, entryPrefix, ...keys.keys());
+      });
+      batch = { keys, reply };
+    }
+    const { keys, reply } = batch;
+    let index = keys.get(key);
+    if (index === undefined) keys.set(key, (index = keys.size + 1));
+    const entries = await reply;
+    return { gen: entries[0].toString(), cached: entries[index] ?? null };
+  };
+
   const usable = async () => {
     if (closed || redis.status !== "ready") return false;
     if (owed()) await repay();
@@ -151,12 +180,12 @@ export function createRedisCache(
       let gen: string;
       try {
         // The Buffer variant: the entry's bytes go to the response as they are, never decoded.
-        const [current, cached] = await redis.cacheReadBuffer(genKey, entryPrefix, key);
-        if (cached !== null) {
+        const found = await lookup(key);
+        if (found.cached !== null) {
           onOutcome("HIT");
-          return { json: cached, outcome: "HIT" };
+          return { json: found.cached, outcome: "HIT" };
         }
-        gen = current.toString();
+        gen = found.gen;
       } catch {
         return { json: toJson(await load()), outcome: "BYPASS" };
       }

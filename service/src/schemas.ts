@@ -121,3 +121,4 @@ export const ErrorBody = z
     details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
   })
   .openapi("Error");
+export type ErrorBody = z.infer<typeof ErrorBody>;

@@ -322,11 +322,25 @@ describe("the HTTP envelope", () => {
     }
   });
 
-  it("sends secure default headers", async () => {
-    const res = await api.request("/health");
-    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
-    expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
-    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+  it("sends the API security headers on every kind of answer", async () => {
+    const answers = [
+      await api.request("/health"),
+      await api.json("/tasks", { title: "headers" }),
+      await api.request("/tasks/1"),
+      await api.request("/tasks?limit=0"),
+      await api.request("/nowhere"),
+      await api.request("/metrics"),
+    ];
+    expect(answers.map((res) => res.status)).toEqual([200, 201, 200, 400, 404, 200]);
+    for (const res of answers) {
+      expect(Object.fromEntries([...res.headers].filter(([name]) => /^(cache-control|content-security-policy|strict-transport-security|x-content-type-options|x-frame-options)$/.test(name)))).toEqual({
+        "cache-control": "no-store",
+        "content-security-policy": "frame-ancestors 'none'",
+        "strict-transport-security": "max-age=15552000; includeSubDomains",
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+      });
+    }
   });
 
   it("keeps SQL text and stack traces out of error responses", async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { createRedisCache } from "../../service/src/cache.ts";
+import { cacheKeys, createRedisCache } from "../../service/src/cache.ts";
 import { createLogger } from "../../service/src/logger.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort } from "../helpers/process.ts";
@@ -247,12 +247,66 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     }
   });
 
+  it("a read that starts after a write never shares the answer of a read sent before it", async () => {
+    // Replica A reaches Redis through a proxy that can hold its answers back.
+    const slowRedis = await new TcpProxy(6379).open();
+    const logger = createLogger("silent");
+    const config = { REDIS_HOST: "127.0.0.1", CACHE_TTL: 60, CACHE_PREFIX: prefix };
+    const replicaA = createRedisCache({ ...config, REDIS_PORT: slowRedis.port }, logger);
+    const replicaB = createRedisCache({ ...config, REDIS_PORT: 6379 }, logger);
+    try {
+      await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
+      await replicaA.read("task:1", async () => "old");
+      await until(async () => (await replicaA.read("task:1", async () => "unused")).outcome === "HIT", "the entry to be stored");
+      slowRedis.hold();
+      const early = replicaA.read("task:1", async () => "new");
+      await new Promise((r) => setTimeout(r, 5)); // its lookup has left for Redis; the answer is held
+      await replicaB.invalidate(); // a write, answered
+      const late = replicaA.read("task:1", async () => "new");
+      slowRedis.release(); // well within the command timeout, so both lookups are answered
+      await early;
+      const { json, outcome } = await late;
+      expect({ value: decode(json), hit: outcome === "HIT" }).toEqual({ value: "new", hit: false });
+    } finally {
+      slowRedis.release();
+      await Promise.all([replicaA.close(), replicaB.close()]);
+      await slowRedis.cut();
+    }
+  });
+
+  it("reads of one turn share a lookup, and each gets its own key's entry", async () => {
+    const cache = createRedisCache({ REDIS_HOST: "127.0.0.1", REDIS_PORT: 6379, CACHE_TTL: 60, CACHE_PREFIX: prefix }, createLogger("silent"));
+    try {
+      await until(async () => cache.state === "connected", "the cache to connect");
+      const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
+      await Promise.all(keys.map((key) => cache.read(key, async () => key)));
+      await until(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome === "HIT", "the entries to be stored");
+      const reads = await Promise.all([...keys, ...keys].map((key) => cache.read(key, async () => "loaded")));
+      expect(reads.map(({ json, outcome }) => [decode(json), outcome])).toEqual([...keys, ...keys].map((key) => [key, "HIT"]));
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it("keeps the generation key earlier versions read, so writes during a rolling update invalidate theirs too", async () => {
+    const api = await startCached();
+    await read(api, "/stats");
+    const redis = sharedRedis();
+    try {
+      const before = Number(await redis.get(`${prefix}:v1:gen`));
+      await api.json("/tasks", { title: "during the rollout" });
+      expect(Number(await redis.get(`${prefix}:v1:gen`))).toBe(before + 1);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it("a generation lost to eviction never brings back entries from before", async () => {
     const api = await startCached();
     await api.json("/tasks", { title: "before" });
     await api.request("/tasks/1");
     const redis = sharedRedis();
-    expect(await redis.del(`${prefix}:v1:gen`)).toBe(1);
+    expect(await redis.del(cacheKeys(prefix).generation)).toBe(1);
     redis.disconnect();
     await api.json("/tasks/1", { title: "after" }, "PATCH");
     expect((await read(api, "/tasks/1")).body.title).toBe("after");

@@ -1,14 +1,20 @@
 import type { Hook } from "@hono/zod-openapi";
-import type { Context, TypedResponse } from "hono";
+import type { TypedResponse } from "hono";
+import type { CacheOutcome } from "../cache.ts";
 import type { z } from "@hono/zod-openapi";
 import { ErrorBody } from "../schemas.ts";
 
 /**
- * Answers 200 with JSON text already at hand (from the cache) as c.json would answer the value it encodes:
- * same Content-Type, and typed as that value, so the route's response contract is still checked.
+ * Answers a cached read: JSON text already at hand (a hit is sent as Redis holds it) with its
+ * X-Cache outcome, typed as the value it encodes so the route's response contract is still checked.
+ * A Response with plain-object headers, unlike c.header()/c.json() with more than one header,
+ * lets @hono/node-server write it without building WHATWG Headers, a third of a hit's CPU time.
  */
-export const jsonText = <T>(c: Pick<Context, "body">, json: Uint8Array) =>
-  c.body(json as Uint8Array<ArrayBuffer>, 200, { "Content-Type": "application/json" }) as unknown as TypedResponse<T, 200, "json">;
+export const cachedJson = <T, S extends 200 | 404 = 200>(json: Uint8Array, outcome: CacheOutcome, status = 200 as S) =>
+  new Response(json as Uint8Array<ArrayBuffer>, {
+    status,
+    headers: { "Content-Type": "application/json", "X-Cache": outcome },
+  }) as unknown as TypedResponse<T, S, "json">;
 
 export const jsonContent = <T extends z.ZodType>(schema: T) => ({ content: { "application/json": { schema } } });
 

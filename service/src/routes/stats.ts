@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Cache } from "../cache.ts";
 import type { TasksRepository } from "../tasks-repository.ts";
 import { Stats } from "../schemas.ts";
-import { errorResponses, jsonContent, jsonText } from "./openapi.ts";
+import { errorResponses, jsonContent, cachedJson } from "./openapi.ts";
 
 const statsRoute = createRoute({
   method: "get",
@@ -15,8 +15,7 @@ export function statsRoutes(tasks: TasksRepository, cache: Cache) {
   const app = new OpenAPIHono();
   app.openapi(statsRoute, async (c) => {
     const { json, outcome } = await cache.read("stats", () => tasks.stats());
-    c.header("X-Cache", outcome);
-    return jsonText<Stats>(c, json);
+    return cachedJson<Stats>(json, outcome);
   });
   return app;
 }

@@ -2,12 +2,14 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Cache } from "../cache.ts";
 import type { TasksRepository } from "../tasks-repository.ts";
 import { ErrorBody, ListQuery, Task, TaskCreate, TaskId, TaskList, TaskPatch } from "../schemas.ts";
-import { jsonContent, jsonText, errorResponses, validationHook } from "./openapi.ts";
+import { cachedJson, jsonContent, errorResponses, validationHook } from "./openapi.ts";
 
-// A page is a JSON object: from_cache goes in before its closing brace, so a hit is never parsed.
-const FROM_CACHE = Buffer.from(',"from_cache":true}');
-const NOT_FROM_CACHE = Buffer.from(',"from_cache":false}');
+// A page is cached as a hit answers it, ending in "from_cache":true}, and sent as it comes from
+// Redis. A page just read from PostgreSQL has its last field rewritten, never parsed again.
+const FROM_CACHE_END = Buffer.from("true}");
+const NOT_FROM_CACHE_END = Buffer.from("false}");
 const NULL_JSON = Buffer.from("null");
+const NOT_FOUND_JSON = Buffer.from(JSON.stringify({ error: "Task not found" }));
 
 const notFound = { description: "No task with this id", ...jsonContent(ErrorBody) };
 
@@ -56,16 +58,18 @@ export function tasksRoutes(tasks: TasksRepository, cache: Cache) {
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
-    const { json, outcome } = await cache.read(`tasks:${JSON.stringify(query)}`, () => tasks.list(query));
-    c.header("X-Cache", outcome);
-    return jsonText<TaskList>(c, Buffer.concat([json.subarray(0, -1), outcome === "HIT" ? FROM_CACHE : NOT_FROM_CACHE]));
+    const { json, outcome } = await cache.read(`tasks:${JSON.stringify(query)}`, async () => ({
+      ...(await tasks.list(query)),
+      from_cache: true,
+    }));
+    const page = outcome === "HIT" ? json : Buffer.concat([json.subarray(0, -FROM_CACHE_END.length), NOT_FROM_CACHE_END]);
+    return cachedJson<TaskList>(page, outcome);
   });
 
   app.openapi(getRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { json, outcome } = await cache.read(`task:${id}`, async () => (await tasks.get(id)) ?? null);
-    c.header("X-Cache", outcome);
-    return json.equals(NULL_JSON) ? c.json({ error: "Task not found" }, 404) : jsonText<Task>(c, json);
+    return json.equals(NULL_JSON) ? cachedJson<ErrorBody, 404>(NOT_FOUND_JSON, outcome, 404) : cachedJson<Task>(json, outcome);
   });
 
   // The generation is bumped after every write that changed a row or may have: a write whose
