@@ -5,7 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import type { Cache } from "./cache.ts";
 import { isDatabaseUnavailable } from "./db.ts";
-import type { Logger } from "./logger.ts";
+import { requestLogger, type Logger } from "./logger.ts";
 import type { Metrics, MetricsSources } from "./metrics.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { statsRoutes } from "./routes/stats.ts";
@@ -35,6 +35,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { tasks, cache, metrics, logger } = deps;
   const app = new OpenAPIHono();
+  const requestLog = requestLogger(logger);
 
   app.use(async (c, next) => {
     const started = process.hrtime.bigint();
@@ -44,7 +45,7 @@ export function createApp(deps: AppDeps) {
     const route = routePath(c);
     const endpoint = c.res.status === 404 && route === "/*" ? "unmatched" : route;
     metrics.observeRequest(c.req.method, endpoint, c.res.status, seconds);
-    logger.info(
+    requestLog.info(
       { method: c.req.method, path: c.req.path, route: endpoint, status: c.res.status, duration_ms: +(seconds * 1000).toFixed(3) },
       "request",
     );
