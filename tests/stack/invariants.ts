@@ -13,6 +13,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp, type AppDeps } from "../../service/src/app.ts";
 import { loadConfig, requiredSettings, secretSettings, settingNames } from "../../service/src/config.ts";
+import { createLogger } from "../../service/src/logger.ts";
 import { hashBuildContext } from "../../stack/build-context.ts";
 import type { ClusterTarget } from "../../stack/cluster.ts";
 import type { Settings } from "../../stack/config.ts";
@@ -75,7 +76,7 @@ function occurrences(value: any, needles: string[], insideSecrets: boolean, at =
 
 const serviceRoutes = () =>
   Object.keys(
-    createApp({ stressEndpoint: true } as unknown as AppDeps).getOpenAPI31Document({
+    createApp({ stressEndpoint: true, logger: createLogger("silent") } as unknown as AppDeps).getOpenAPI31Document({
       openapi: "3.1.0",
       info: { title: "TaskFlow", version: "test" },
     }).paths ?? {},
