@@ -36,6 +36,11 @@ export interface Measurement {
   requests: number;
   xCache: Record<string, number>;
   peakRssMiB: number;
+  /**
+   * The ceiling measured right before this run, the one its share is taken of: the machine's speed
+   * drifts (other tenants of the host), so a run is compared with its neighbour in time.
+   */
+  ceilingRequestsPerSecond?: number;
   /** Non-2xx answers, connection errors, timeouts, a server that died: empty when the run is sound. */
   problems: string[];
   /** Worth knowing, but the run stands: answers that were not the HIT expected. */
