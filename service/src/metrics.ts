@@ -40,21 +40,11 @@ export function createMetrics() {
     registers: [registry],
   });
 
-  // The labelled series of each method, route and status, looked up once: prom-client would
-  // otherwise hash the label object on every request. Route templates keep this map small.
-  const series = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();
-
   return {
     registry,
     observeRequest(method: string, endpoint: string, status: number, seconds: number) {
-      const key = `${method} ${status} ${endpoint}`;
-      let labelled = series.get(key);
-      if (!labelled) {
-        labelled = { count: requests.labels(method, endpoint, String(status)), time: duration.labels(method, endpoint) };
-        series.set(key, labelled);
-      }
-      labelled.count.inc();
-      labelled.time.observe(seconds);
+      requests.inc({ method, endpoint, status: String(status) });
+      duration.observe({ method, endpoint }, seconds);
     },
     observeCache(outcome: "HIT" | "MISS") {
       (outcome === "HIT" ? cacheHits : cacheMisses).inc();
