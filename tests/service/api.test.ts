@@ -332,6 +332,10 @@ describe("the HTTP envelope", () => {
       await api.request("/metrics"),
     ];
     expect(answers.map((res) => res.status)).toEqual([200, 201, 200, 400, 404, 200]);
+    expect(answers.map((res) => res.headers.get("content-type")?.split(";")[0])).toEqual([
+      ...Array(5).fill("application/json"),
+      "text/plain",
+    ]);
     for (const res of answers) {
       expect(Object.fromEntries([...res.headers].filter(([name]) => /^(cache-control|content-security-policy|strict-transport-security|x-content-type-options|x-frame-options)$/.test(name)))).toEqual({
         "cache-control": "no-store",

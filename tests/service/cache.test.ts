@@ -120,6 +120,14 @@ describe("reads through Redis", () => {
     const hit = await read(api, "/tasks/1");
     expect(hit.outcome).toBe("HIT");
     expect(hit.body).toEqual(miss.body);
+    // A hit's answer is built apart from c.json: it carries the same headers.
+    const res = await api.request("/tasks/1");
+    expect(res.headers.get("x-cache")).toBe("HIT");
+    expect([res.headers.get("content-type"), res.headers.get("cache-control"), res.headers.get("x-content-type-options")]).toEqual([
+      "application/json",
+      "no-store",
+      "nosniff",
+    ]);
   });
 
   it("caches a 404 and forgets it when the task is created", async () => {
@@ -266,24 +274,36 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       slowRedis.release(); // well within the command timeout, so both lookups are answered
       await early;
       const { json, outcome } = await late;
-      expect({ value: decode(json), hit: outcome === "HIT" }).toEqual({ value: "new", hit: false });
+      // Its own lookup, after the bump: a miss. A bypass (a lookup timed out) would prove nothing.
+      expect({ value: decode(json), outcome }).toEqual({ value: "new", outcome: "MISS" });
     } finally {
-      slowRedis.release();
-      await Promise.all([replicaA.close(), replicaB.close()]);
       await slowRedis.cut();
+      await Promise.all([replicaA.close(), replicaB.close()]);
     }
   });
 
-  it("reads of one turn share a lookup, and each gets its own key's entry", async () => {
+  it("reads of one turn share one lookup, and each gets its own key's entry", async () => {
     const cache = createRedisCache({ REDIS_HOST: "127.0.0.1", REDIS_PORT: 6379, CACHE_TTL: 60, CACHE_PREFIX: prefix }, createLogger("silent"));
+    const monitor = await sharedRedis().monitor();
     try {
       await until(async () => cache.state === "connected", "the cache to connect");
       const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
       await Promise.all(keys.map((key) => cache.read(key, async () => key)));
       await until(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome === "HIT", "the entries to be stored");
+      await new Promise((r) => setTimeout(r, 100)); // MONITOR has reported the lookups above by now
+      // The script calls of this test's cache (its generation key is in their arguments).
+      const lookups: string[][] = [];
+      monitor.on("monitor", (_time: string, args: string[]) => {
+        if (/^evalsha$/i.test(args[0]!) && args.includes(cacheKeys(prefix).generation)) lookups.push(args);
+      });
       const reads = await Promise.all([...keys, ...keys].map((key) => cache.read(key, async () => "loaded")));
       expect(reads.map(({ json, outcome }) => [decode(json), outcome])).toEqual([...keys, ...keys].map((key) => [key, "HIT"]));
+      await until(async () => lookups.length > 0, "the lookup to be seen by MONITOR");
+      await new Promise((r) => setTimeout(r, 100)); // any other lookup would have been seen by now
+      expect(lookups).toHaveLength(1);
+      expect(lookups[0]!.slice(-keys.length)).toEqual(keys);
     } finally {
+      monitor.disconnect();
       await cache.close();
     }
   });

@@ -26,6 +26,12 @@ describe("logs", () => {
     expect(lines.at(-1)).toMatchObject({ err: { message: "refused", password: "[redacted]" }, password: "[redacted]", level: "warn" });
   });
 
+  it("write the request line as given, unredacted: only fields that cannot hold a secret go to it", () => {
+    const { lines, logger } = capture();
+    requestLogger(logger).info({ path: "/tasks?password=visible", password: "visible" }, "request");
+    expect(lines[0]).toMatchObject({ path: "/tasks?password=visible", password: "visible" });
+  });
+
   it("write the request line as given, with the logger's level, time and service", () => {
     const { lines, logger } = capture();
     requestLogger(logger).info({ method: "GET", path: "/tasks/7", route: "/tasks/:id", status: 200, duration_ms: 0.5 }, "request");
