@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { hostname } from "node:os";
 import postgres from "postgres";
 import type { Config } from "./config.ts";
@@ -8,22 +9,49 @@ export type Sql = postgres.Sql;
 // Unique per process, so this replica can count its own connections in pg_stat_activity.
 const applicationName = `taskflow-api/${hostname()}/${process.pid}`.slice(0, 63);
 
-export function createSql(config: Config, logger: Logger): Sql {
+// A query that runs this long is stuck (the longest, a list page, takes milliseconds): PostgreSQL
+// cancels it, freeing the connection, rather than queue everything behind it.
+const STATEMENT_TIMEOUT_MS = 10_000;
+// A live server answers every query within statement_timeout, with rows or with the timeout's
+// error. A server gone silent mid-query (its pod gone, a partition dropping packets, so no reset)
+// would leave the query waiting until the kernel stops retransmitting, about 15 minutes on Linux:
+// postgres.js has no client-side query timeout. So a connection that has neither sent nor received
+// a byte for this long is destroyed, and its query fails as unavailable (503).
+export const MAX_SILENCE_MS = STATEMENT_TIMEOUT_MS + 5_000;
+// Idle pooled connections are ended before they could be that silent.
+const IDLE_TIMEOUT_SECONDS = 10;
+
+const silentConnection = () => Object.assign(new Error(`PostgreSQL sent nothing for ${MAX_SILENCE_MS / 1000} s`), { code: "ETIMEDOUT" });
+
+/**
+ * The serving pool. `startUp` is the connection for start-up work instead (one, with no silence
+ * limit): waiting for another replica's migrations under their lock, or seeding a million rows, is
+ * silent for as long as it takes.
+ */
+export function createSql(config: Config, logger: Logger, { startUp = false } = {}): Sql {
   return postgres({
     host: config.DATABASE_HOST,
     port: config.DATABASE_PORT,
     database: config.DATABASE_NAME,
     username: config.DATABASE_USER,
     password: config.DATABASE_PASSWORD,
-    max: config.DATABASE_POOL_MAX,
+    max: startUp ? 1 : config.DATABASE_POOL_MAX,
     // Fail fast when PostgreSQL is unreachable so requests answer 503 instead of hanging.
     connect_timeout: 3,
-    idle_timeout: 60,
+    idle_timeout: IDLE_TIMEOUT_SECONDS,
     max_lifetime: 60 * 30,
-    // A query that runs this long is stuck (the longest, a list page, takes milliseconds): free the
-    // connection and answer rather than queue everything behind it.
-    connection: { application_name: applicationName, statement_timeout: 10_000 },
+    connection: { application_name: applicationName, statement_timeout: STATEMENT_TIMEOUT_MS },
     onnotice: (notice) => logger.debug({ notice: notice.message }, "postgres notice"),
+    // A socket of our own, to time its silence. postgres.js writes to it at once, which Node holds
+    // until it has connected; connect_timeout still runs until PostgreSQL is ready for queries.
+    // https://github.com/porsager/postgres#custom-socket
+    ...(!startUp && {
+      socket: ({ host, port }: { host: string[]; port: number[] }) => {
+        const socket = connect(port[0]!, host[0]);
+        socket.setTimeout(MAX_SILENCE_MS, () => socket.destroy(silentConnection()));
+        return socket;
+      },
+    }),
   });
 }
 

@@ -52,15 +52,15 @@ export async function startService(
   logger: Logger,
   options: { hostname?: string; signal?: AbortSignal } = {},
 ): Promise<RunningService> {
+  const startUp = createSql(config, logger, { startUp: true });
+  try {
+    await waitForDatabase(createTasksRepository(startUp).ping, logger, options.signal);
+    await migrateAndSeed(startUp, config.SEED_TASKS, logger);
+  } finally {
+    await startUp.end({ timeout: 1 });
+  }
   const sql = createSql(config, logger);
   const tasks = createTasksRepository(sql);
-  try {
-    await waitForDatabase(tasks.ping, logger, options.signal);
-    await migrateAndSeed(sql, config.SEED_TASKS, logger);
-  } catch (error) {
-    await sql.end({ timeout: 1 });
-    throw error;
-  }
 
   const metrics = createMetrics();
   const cache: Cache = config.REDIS_HOST ? createRedisCache(config, logger, metrics.observeCache) : disabledCache;

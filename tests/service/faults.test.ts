@@ -1,5 +1,6 @@
 import { Agent } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MAX_SILENCE_MS } from "../../service/src/db.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, runMain, waitFor, type Child } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
@@ -53,6 +54,25 @@ describe("when PostgreSQL becomes unreachable", () => {
     const list = (await (await api.request("/tasks")).json()) as { tasks: { title: string }[] };
     expect(list.tasks.map((t) => t.title)).toEqual(["before"]);
     expect(api.logs.some((l) => l.includes('"database unavailable"'))).toBe(true);
+  });
+
+  it("answers 503 when PostgreSQL goes silent mid-query without closing anything, then recovers", { timeout: MAX_SILENCE_MS + 30_000 }, async () => {
+    proxy = await new TcpProxy(PG_PORT).open();
+    api = await startTestService({ ...db.env, DATABASE_PORT: String(proxy.port) });
+    await db.sql`TRUNCATE tasks RESTART IDENTITY`;
+    expect((await api.json("/tasks", { title: "before" })).status).toBe(201);
+
+    // As a partition or a vanished pod looks from here: queries reach the server, no answer and
+    // no reset come back. Only the silence limit can end the wait.
+    proxy.hold();
+    const res = await api.request("/tasks/1");
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ error: "database unavailable" });
+
+    proxy.release();
+    const after = await api.request("/tasks/1");
+    expect(after.status).toBe(200);
+    expect(((await after.json()) as { title: string }).title).toBe("before");
   });
 
   it("at start: the process waits and retries, logging why, instead of exiting", async () => {
