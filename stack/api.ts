@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, secretSettings } from "../service/src/config.ts";
 import type { ApiEnvironment, SecretSetting } from "./api-environment.ts";
 import type { Resources, Settings } from "./config.ts";
-import { containerSecurityContext, podDefaults, podSecurityContext, scratchDirectories, workloadLabels } from "./pod.ts";
+import { hardenedPodSpec, scratchDirectories, workloadLabels } from "./pod.ts";
 
 export interface ApiArgs {
   namespace: pulumi.Input<string>;
@@ -68,9 +68,7 @@ export class Api extends pulumi.ComponentResource {
           strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
           template: {
             metadata: { labels },
-            spec: {
-              ...podDefaults,
-              securityContext: podSecurityContext(apiUid),
+            spec: hardenedPodSpec(apiUid, {
               // preStop runs first, then SIGTERM starts the service's drain. After the drain it still
               // closes the PostgreSQL pool (up to 2 s) and Redis before it exits: 10 s leaves room for
               // that, so SIGKILL never lands in the middle of a clean close.
@@ -93,12 +91,11 @@ export class Api extends pulumi.ComponentResource {
                   // Omitted when 0 rather than sleeping 0 s, which Kubernetes accepts only from 1.33.
                   lifecycle: settings.preStopSeconds > 0 ? { preStop: { sleep: { seconds: settings.preStopSeconds } } } : undefined,
                   resources: settings.resources,
-                  securityContext: containerSecurityContext,
                   volumeMounts: scratch.volumeMounts,
                 },
               ],
               volumes: scratch.volumes,
-            },
+            }),
           },
         },
       },

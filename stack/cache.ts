@@ -3,14 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Resources } from "./config.ts";
-import {
-  containerSecurityContext,
-  podDefaults,
-  podSecurityContext,
-  scratchDirectories,
-  selectorLabels,
-  workloadLabels,
-} from "./pod.ts";
+import { hardenedPodSpec, scratchDirectories, selectorLabels, workloadLabels } from "./pod.ts";
 import { privateService } from "./private-service.ts";
 
 export interface CacheArgs {
@@ -82,9 +75,7 @@ export class Cache extends pulumi.ComponentResource {
           selector: { matchLabels: selector },
           template: {
             metadata: { labels },
-            spec: {
-              ...podDefaults,
-              securityContext: podSecurityContext(redisUid),
+            spec: hardenedPodSpec(redisUid, {
               containers: [
                 {
                   name: "redis",
@@ -119,7 +110,6 @@ export class Cache extends pulumi.ComponentResource {
                   },
                   livenessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
                   resources: args.resources,
-                  securityContext: containerSecurityContext,
                   volumeMounts: [{ name: "auth", mountPath: "/etc/redis", readOnly: true }, ...scratch.volumeMounts],
                 },
               ],
@@ -131,7 +121,7 @@ export class Cache extends pulumi.ComponentResource {
                 },
                 ...scratch.volumes,
               ],
-            },
+            }),
           },
         },
       },

@@ -3,14 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Resources } from "./config.ts";
-import {
-  containerSecurityContext,
-  podDefaults,
-  podSecurityContext,
-  scratchDirectories,
-  selectorLabels,
-  workloadLabels,
-} from "./pod.ts";
+import { hardenedPodSpec, scratchDirectories, selectorLabels, workloadLabels } from "./pod.ts";
 import { privateService } from "./private-service.ts";
 
 export interface DatabaseArgs {
@@ -78,9 +71,7 @@ export class Database extends pulumi.ComponentResource {
           selector: { matchLabels: selector },
           template: {
             metadata: { labels },
-            spec: {
-              ...podDefaults,
-              securityContext: podSecurityContext(postgresUid),
+            spec: hardenedPodSpec(postgresUid, {
               containers: [
                 {
                   name: "postgres",
@@ -101,7 +92,6 @@ export class Database extends pulumi.ComponentResource {
                   readinessProbe: { exec: { command: ready }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
                   livenessProbe: { exec: { command: ready }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
                   resources: args.resources,
-                  securityContext: containerSecurityContext,
                   volumeMounts: [
                     { name: "data", mountPath },
                     // Parallel queries allocate dynamic shared memory here; the runtime's 64 MiB default is tight.
@@ -115,7 +105,7 @@ export class Database extends pulumi.ComponentResource {
                 { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "128Mi" } },
                 ...scratch.volumes,
               ],
-            },
+            }),
           },
         },
       },

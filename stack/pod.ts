@@ -3,6 +3,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
+type Container = k8s.types.input.core.v1.Container;
 type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
 type SecurityContext = k8s.types.input.core.v1.SecurityContext;
 type Volume = k8s.types.input.core.v1.Volume;
@@ -18,7 +19,7 @@ export function workloadLabels(name: string, component: string): Record<string, 
 }
 
 /** Pod-level context for an image whose process runs as `uid` (its own numeric user). */
-export function podSecurityContext(uid: number): PodSecurityContext {
+function podSecurityContext(uid: number): PodSecurityContext {
   return {
     runAsNonRoot: true,
     runAsUser: uid,
@@ -36,7 +37,7 @@ export function podSecurityContext(uid: number): PodSecurityContext {
   };
 }
 
-export const containerSecurityContext: SecurityContext = {
+const containerSecurityContext: SecurityContext = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   runAsNonRoot: true,
@@ -45,11 +46,24 @@ export const containerSecurityContext: SecurityContext = {
 };
 
 /** Settings every pod shares; no workload here talks to the Kubernetes API. */
-export const podDefaults = {
+const podDefaults = {
   automountServiceAccountToken: false,
   // Service links would inject e.g. REDIS_PORT=tcp://10.96.0.7:6379, clashing with app settings.
   enableServiceLinks: false,
 } satisfies Partial<PodSpec>;
+
+/**
+ * A pod spec within the restricted profile, for an image whose process runs as `uid`: the shared
+ * defaults, the pod security context, and the hardened context on every container.
+ */
+export function hardenedPodSpec(uid: number, spec: Omit<PodSpec, "containers"> & { containers: Container[] }): PodSpec {
+  return {
+    ...podDefaults,
+    securityContext: podSecurityContext(uid),
+    ...spec,
+    containers: spec.containers.map((container) => ({ ...container, securityContext: containerSecurityContext })),
+  };
+}
 
 /** Writable emptyDirs over a read-only root file system, one per path: `{ name: mountPath }`. */
 export function scratchDirectories(mounts: Record<string, string>) {
