@@ -48,6 +48,17 @@ export function killGroup(child: Child, signal: NodeJS.Signals = "SIGTERM") {
   }
 }
 
+/** Polls probe every 100 ms until it returns something truthy, which it returns; throws, naming what, after timeoutMs. */
+export async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function waitFor(url: string, status = 200, timeoutMs = 30_000): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";

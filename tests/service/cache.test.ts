@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { cacheKeys, createRedisCache } from "../../service/src/cache.ts";
 import { createLogger } from "../../service/src/logger.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort } from "../helpers/process.ts";
+import { freePort, until } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { RedisServer, sharedRedis } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
@@ -24,16 +24,6 @@ const start = async (env: Record<string, string>) => {
   started.push(service);
   return service;
 };
-
-async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const decode = (json: Buffer) => JSON.parse(json.toString()) as unknown;
 

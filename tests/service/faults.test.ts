@@ -2,7 +2,7 @@ import { Agent } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MAX_SILENCE_MS } from "../../service/src/db.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, killGroup, runMain, waitFor, type Child } from "../helpers/process.ts";
+import { freePort, killGroup, runMain, until, waitFor, type Child } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
@@ -80,11 +80,8 @@ describe("when PostgreSQL becomes unreachable", () => {
     proxy.port = await freePort();
     const port = await freePort();
     child = runMain({ ...db.env, DATABASE_PORT: String(proxy.port), PORT: String(port) });
-    const waiting = async () => {
-      for (let i = 0; i < 100 && !child!.stdout().includes("waiting for PostgreSQL"); i++) await new Promise((r) => setTimeout(r, 100));
-      return child!.stdout();
-    };
-    expect(await waiting()).toContain("waiting for PostgreSQL");
+    await until(() => child!.stdout().includes("waiting for PostgreSQL"), "the process to log that it waits");
+    expect(child.stdout()).toContain("waiting for PostgreSQL");
     expect(child.proc.exitCode).toBeNull();
     await proxy.open();
     await waitFor(`http://127.0.0.1:${port}/ready`);
@@ -95,7 +92,7 @@ describe("when PostgreSQL becomes unreachable", () => {
   it("SIGTERM while still waiting for PostgreSQL exits 0 at once", async () => {
     const port = await freePort();
     child = runMain({ ...db.env, DATABASE_PORT: String(await freePort()), PORT: String(port) });
-    for (let i = 0; i < 100 && !child.stdout().includes("waiting for PostgreSQL"); i++) await new Promise((r) => setTimeout(r, 100));
+    await until(() => child!.stdout().includes("waiting for PostgreSQL"), "the process to log that it waits");
     child.proc.kill("SIGTERM");
     expect((await child.exited).code).toBe(0);
   });

@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrationsDir } from "../../service/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, killGroup, run, runMain, waitFor, type Child } from "../helpers/process.ts";
+import { freePort, killGroup, run, runMain, until, waitFor, type Child } from "../helpers/process.ts";
 
 let child: Child | undefined;
 let db: TestDatabase | undefined;
@@ -75,7 +75,7 @@ describe("SIGTERM during start-up", () => {
     db = await createTestDatabase();
     const port = await freePort();
     child = runMain({ ...db.env, PORT: String(port), SEED_TASKS: "300000" });
-    for (let i = 0; i < 100 && !child.stdout().includes("migration applied"); i++) await new Promise((r) => setTimeout(r, 50));
+    await until(() => child!.stdout().includes("migration applied"), "a migration to be applied", 5_000);
     expect(child.stdout()).toContain("migration applied");
     child.proc.kill("SIGTERM");
     const { code } = await child.exited;

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
+import { until } from "../helpers/process.ts";
 import { sharedRedis } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { runSmoke } from "../smoke/smoke.ts";
@@ -29,9 +30,9 @@ describe("the smoke suite against the in-process service", () => {
     const api = await startTestService({ ...db.env, ...env });
     services.push(api);
     // The smoke suite asks for a HIT when /ready says the cache is connected: let it connect first.
-    for (let i = 0; i < 50 && env.REDIS_HOST; i++) {
-      if (((await (await fetch(`${api.url}/ready`)).json()) as { cache: string }).cache === "connected") break;
-      await new Promise((r) => setTimeout(r, 100));
+    if (env.REDIS_HOST) {
+      const cache = async () => ((await (await fetch(`${api.url}/ready`)).json()) as { cache: string }).cache;
+      await until(async () => (await cache()) === "connected", "the cache to connect", 5_000);
     }
     const lines: string[] = [];
     const result = await runSmoke(api.url, (line) => lines.push(line));
