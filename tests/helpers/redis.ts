@@ -1,6 +1,7 @@
 // A private redis-server on a free port, so a test can stop and restart it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { connect } from "node:net";
 import { Redis } from "ioredis";
 import { freePort } from "./process.ts";
 
@@ -42,3 +43,46 @@ export class RedisServer {
 
 /** A client on the machine's shared Redis, for assertions on keys a test created. */
 export const sharedRedis = () => new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: true });
+
+const REPR_ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", a: "\x07", b: "\b" };
+// Redis quotes MONITOR's arguments byte by byte (sdscatrepr): \n \r \t \a \b, \xHH, and a backslash before " and \.
+const unescapeRepr = (_: string, escape: string) =>
+  escape.length === 3 ? String.fromCharCode(parseInt(escape.slice(1), 16)) : (REPR_ESCAPES[escape] ?? escape);
+
+/**
+ * Redis MONITOR on a plain socket, calling `onCommand` with each command's arguments; resolves once
+ * MONITOR has answered OK. Not ioredis' monitor(): it enters monitoring mode a microtask after that OK,
+ * so on a busy server (the test files share it and run in parallel) a command line arriving in the
+ * same chunk meets an empty command queue and fails the test with "Command queue state error"
+ * (redis/ioredis#1981, taskforcesh/bullmq#2505).
+ */
+export async function monitorSharedRedis(onCommand: (args: string[]) => void): Promise<{ close(): void }> {
+  const socket = connect(6379, "127.0.0.1");
+  socket.setEncoding("utf8");
+  let pending = "";
+  let ok: (() => void) | undefined;
+  const started = new Promise<void>((resolve, reject) => {
+    ok = resolve;
+    socket.once("error", reject);
+  });
+  socket.on("data", (chunk: string) => {
+    const lines = (pending + chunk).split("\r\n");
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (line === "+OK" && ok) {
+        ok();
+        ok = undefined;
+      } else if (line.startsWith("-")) {
+        socket.destroy(new Error(`MONITOR: ${line.slice(1)}`));
+      } else {
+        // `+<time> [<db> <client>] "arg" "arg" ...`, each argument quoted and escaped by Redis.
+        const quoted = line.slice(line.indexOf("] ") + 2).match(/"(?:[^"\\]|\\.)*"/g) ?? [];
+        const bytes = quoted.map((arg) => arg.slice(1, -1).replace(/\\(x[0-9a-f]{2}|.)/g, unescapeRepr));
+        onCommand(bytes.map((arg) => Buffer.from(arg, "latin1").toString("utf8")));
+      }
+    }
+  });
+  socket.write("MONITOR\r\n");
+  await started;
+  return { close: () => socket.destroy() };
+}

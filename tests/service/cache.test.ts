@@ -5,7 +5,7 @@ import { createLogger } from "../../service/src/logger.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, until } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
-import { RedisServer, sharedRedis } from "../helpers/redis.ts";
+import { monitorSharedRedis, RedisServer, sharedRedis } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
 let db: TestDatabase;
@@ -274,16 +274,15 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 
   it("reads of one turn share one lookup, and each gets its own key's entry", async () => {
     const cache = createRedisCache({ REDIS_HOST: "127.0.0.1", REDIS_PORT: 6379, CACHE_TTL: 60, CACHE_PREFIX: prefix }, createLogger("silent"));
-    const monitor = await sharedRedis().monitor();
+    const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
+    let monitor: { close(): void } | undefined;
     try {
       await until(async () => cache.state === "connected", "the cache to connect");
-      const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
       await Promise.all(keys.map((key) => cache.read(key, async () => key)));
       await until(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome === "HIT", "the entries to be stored");
-      await new Promise((r) => setTimeout(r, 100)); // MONITOR has reported the lookups above by now
-      // The script calls of this test's cache (its generation key is in their arguments).
+      // The script calls of this test's cache (its generation key is in their arguments), from now on.
       const lookups: string[][] = [];
-      monitor.on("monitor", (_time: string, args: string[]) => {
+      monitor = await monitorSharedRedis((args) => {
         if (/^evalsha$/i.test(args[0]!) && args.includes(cacheKeys(prefix).generation)) lookups.push(args);
       });
       const reads = await Promise.all([...keys, ...keys].map((key) => cache.read(key, async () => "loaded")));
@@ -293,7 +292,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       expect(lookups).toHaveLength(1);
       expect(lookups[0]!.slice(-keys.length)).toEqual(keys);
     } finally {
-      monitor.disconnect();
+      monitor?.close();
       await cache.close();
     }
   });
