@@ -187,13 +187,18 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       const b = await startCached();
       await b.json("/tasks", { title: "v1" });
       expect((await a.request("/tasks/999")).status).toBe(404);
+      // The connection's last query is now the task read of /tasks/999: only one started after this
+      // instant (PostgreSQL's clock, kept as text to keep its microseconds) is the held one.
+      const [instant] = await db.sql`SELECT clock_timestamp()::text AS before`;
+      const before = instant!.before as string;
       slowDb.hold();
       // A misses the cache, and PostgreSQL answers its query with v1; the answer is held back.
       const slow = a.request("/tasks/1");
       await until(async () => {
         const [row] = await db.sql`
           SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%' AND state = 'idle'`;
+          WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%'
+            AND query_start > ${before}::timestamptz AND state = 'idle'`;
         return row!.n > 0;
       }, "PostgreSQL to have answered the held query");
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
