@@ -2,21 +2,20 @@
 // deployment. Its databases come from the tests' createTestDatabase.
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-
-const REDIS = { host: "127.0.0.1", port: 6379 };
+import { SHARED_REDIS } from "../tests/helpers/redis.ts";
 
 /** Names every database and key prefix of this run, so the clean-up can find them all. */
 export const runId = `taskflow_bench_${randomBytes(4).toString("hex")}`;
 
 export const redisEnv = (prefix: string): Record<string, string> => ({
-  REDIS_HOST: REDIS.host,
-  REDIS_PORT: String(REDIS.port),
+  REDIS_HOST: SHARED_REDIS.host,
+  REDIS_PORT: String(SHARED_REDIS.port),
   CACHE_PREFIX: prefix,
 });
 
 /** Deletes every key under prefix and returns how many there were. */
 export async function deleteKeys(prefix: string): Promise<number> {
-  const redis = new Redis({ ...REDIS, lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = new Redis({ ...SHARED_REDIS, lazyConnect: true, maxRetriesPerRequest: 1 });
   let deleted = 0;
   try {
     await redis.connect();

@@ -41,8 +41,11 @@ export class RedisServer {
   }
 }
 
+/** The machine's Redis, shared by every test file (each under a key prefix of its own). */
+export const SHARED_REDIS = { host: "127.0.0.1", port: 6379 };
+
 /** A client on the machine's shared Redis, for assertions on keys a test created. */
-export const sharedRedis = () => new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: true });
+export const sharedRedis = () => new Redis({ ...SHARED_REDIS, lazyConnect: true });
 
 const REPR_ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", a: "\x07", b: "\b" };
 // Redis quotes MONITOR's arguments byte by byte (sdscatrepr): \n \r \t \a \b, \xHH, and a backslash before " and \.
@@ -57,7 +60,7 @@ const unescapeRepr = (_: string, escape: string) =>
  * (redis/ioredis#1981, taskforcesh/bullmq#2505).
  */
 export async function monitorSharedRedis(onCommand: (args: string[]) => void): Promise<{ close(): void }> {
-  const socket = connect(6379, "127.0.0.1");
+  const socket = connect(SHARED_REDIS.port, SHARED_REDIS.host);
   socket.setEncoding("utf8");
   let pending = "";
   let ok: (() => void) | undefined;

@@ -13,7 +13,7 @@ import { apiEnvironment } from "../../stack/api-environment.ts";
 import { defaults } from "../../stack/config.ts";
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort } from "../helpers/process.ts";
-import { sharedRedis } from "../helpers/redis.ts";
+import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
 import { runSmoke } from "../smoke/smoke.ts";
 import { containerState, DOCKER, docker, filesInTopLayers, inspectImage, listTree, run, type ImageInfo } from "./docker.ts";
 
@@ -25,8 +25,6 @@ const baseImageTool = path.resolve(repo, "../shared/tools/local-node-image");
 const MB = 1_000_000;
 const MAX_ADDED_BYTES = 10 * MB;
 const MAX_CONTEXT_BYTES = 1 * MB;
-// Where sharedRedis() connects: the machine's Redis.
-const REDIS = { host: "127.0.0.1", port: 6379 };
 
 const runId = randomBytes(4).toString("hex");
 const tag = `taskflow-api:image-test-${runId}`;
@@ -207,7 +205,7 @@ describe("service image", () => {
     const port = await freePort();
     // What the dev stack puts in the API's ConfigMap (stack/config.ts defaults equal Pulumi.dev.yaml),
     // built by the same function, with this machine's PostgreSQL and Redis in place of the Services.
-    const stackEnvironment = apiEnvironment(defaults, { database: { host: PG_HOST, port: PG_PORT }, cache: REDIS });
+    const stackEnvironment = apiEnvironment(defaults, { database: { host: PG_HOST, port: PG_PORT }, cache: SHARED_REDIS });
     // Only what must differ here: the superuser the local server trusts and this run's fresh
     // database, a free port on the host network, and a prefix of its own in the shared Redis so
     // the keys it leaves can be found and deleted.

@@ -5,7 +5,7 @@ import { createLogger } from "../../service/src/logger.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, until } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
-import { monitorSharedRedis, RedisServer, sharedRedis } from "../helpers/redis.ts";
+import { monitorSharedRedis, RedisServer, SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
 let db: TestDatabase;
@@ -14,11 +14,13 @@ const started: TestService[] = [];
 
 const cacheEnv = (overrides: Record<string, string> = {}) => ({
   ...db.env,
-  REDIS_HOST: "127.0.0.1",
-  REDIS_PORT: "6379",
+  REDIS_HOST: SHARED_REDIS.host,
+  REDIS_PORT: String(SHARED_REDIS.port),
   CACHE_PREFIX: prefix,
   ...overrides,
 });
+/** A cache module of its own on the shared Redis, under this test's prefix. */
+const cacheConfig = () => ({ REDIS_HOST: SHARED_REDIS.host, REDIS_PORT: SHARED_REDIS.port, CACHE_TTL: 60, CACHE_PREFIX: prefix });
 const start = async (env: Record<string, string>) => {
   const service = await startTestService(env);
   started.push(service);
@@ -218,8 +220,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 
   it("a slow read that loaded old rows cannot repopulate the cache after a write", async () => {
     const logger = createLogger("silent");
-    const config = { REDIS_HOST: "127.0.0.1", REDIS_PORT: 6379, CACHE_TTL: 60, CACHE_PREFIX: prefix };
-    const [replicaA, replicaB] = [createRedisCache(config, logger), createRedisCache(config, logger)];
+    const [replicaA, replicaB] = [createRedisCache(cacheConfig(), logger), createRedisCache(cacheConfig(), logger)];
     try {
       await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
       let database = "old";
@@ -252,11 +253,10 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 
   it("a read that starts after a write never shares the answer of a read sent before it", async () => {
     // Replica A reaches Redis through a proxy that can hold its answers back.
-    const slowRedis = await new TcpProxy(6379).open();
+    const slowRedis = await new TcpProxy(SHARED_REDIS.port).open();
     const logger = createLogger("silent");
-    const config = { REDIS_HOST: "127.0.0.1", CACHE_TTL: 60, CACHE_PREFIX: prefix };
-    const replicaA = createRedisCache({ ...config, REDIS_PORT: slowRedis.port }, logger);
-    const replicaB = createRedisCache({ ...config, REDIS_PORT: 6379 }, logger);
+    const replicaA = createRedisCache({ ...cacheConfig(), REDIS_PORT: slowRedis.port }, logger);
+    const replicaB = createRedisCache(cacheConfig(), logger);
     try {
       await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
       // Both held lookups must be answered within the 40 ms command timeout. On a loaded machine one
@@ -284,7 +284,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
   });
 
   it("reads of one turn share one lookup, and each gets its own key's entry", async () => {
-    const cache = createRedisCache({ REDIS_HOST: "127.0.0.1", REDIS_PORT: 6379, CACHE_TTL: 60, CACHE_PREFIX: prefix }, createLogger("silent"));
+    const cache = createRedisCache(cacheConfig(), createLogger("silent"));
     const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
     let monitor: { close(): void } | undefined;
     try {
@@ -376,7 +376,7 @@ describe("when Redis is unreachable", () => {
   });
 
   it("for one replica only: its writes are not served stale by the other once it reconnects", async () => {
-    const proxy = await new TcpProxy(6379).open();
+    const proxy = await new TcpProxy(SHARED_REDIS.port).open();
     try {
       const cut = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
       const other = await startCached();
@@ -406,7 +406,7 @@ describe("closing the cache", () => {
     const clear = vi.spyOn(globalThis, "clearInterval");
     try {
       const logger = createLogger("silent");
-      const cache = createRedisCache({ REDIS_HOST: "127.0.0.1", REDIS_PORT: await freePort(), CACHE_TTL: 60, CACHE_PREFIX: prefix }, logger);
+      const cache = createRedisCache({ ...cacheConfig(), REDIS_PORT: await freePort() }, logger);
       await cache.invalidate(); // Redis is not there: a retry is scheduled
       expect(set).toHaveBeenCalled();
       await cache.close();
