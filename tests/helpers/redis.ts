@@ -9,21 +9,41 @@ export class RedisServer {
   private proc: ChildProcess | undefined;
   port = 0;
 
+  /** `args`: more redis-server arguments, e.g. `["--include", file]` or `["--requirepass", pw]`. */
+  constructor(private readonly args: string[] = []) {}
+
+  /** A client that can talk to this server before any AUTH: RESP2 and no ready check. */
+  client(): Redis {
+    const client = new Redis({ port: this.port, protocol: 2, lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null });
+    client.on("error", () => {});
+    return client;
+  }
+
   async start(): Promise<this> {
     this.port ||= await freePort();
-    this.proc = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
+    const proc = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...this.args], {
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    this.proc = proc;
+    let output = "";
+    proc.stdout.on("data", (d: Buffer) => (output += d));
+    proc.stderr.on("data", (d: Buffer) => (output += d));
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const client = new Redis({ port: this.port, lazyConnect: true, retryStrategy: () => null });
-      client.on("error", () => {});
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode} before it answered:\n${output}`);
+      const client = this.client();
       try {
         await client.connect();
-        await client.ping();
+        // A server with requirepass refuses PING until AUTH: that refusal shows it is up too.
+        await client.ping().catch((error: Error) => {
+          if (!error.message.startsWith("NOAUTH")) throw error;
+        });
         break;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}: ${(error as Error).message}`);
+        if (Date.now() > deadline) {
+          await this.stop();
+          throw new Error(`redis-server did not start on port ${this.port}: ${(error as Error).message}\n${output}`);
+        }
         await new Promise((r) => setTimeout(r, 50));
       } finally {
         client.disconnect();

@@ -424,11 +424,8 @@ describe("closing the cache", () => {
 
 describe("REDIS_PASSWORD", () => {
   it("is sent when set: a password-protected Redis caches, a wrong password bypasses", async () => {
-    const redis = await new RedisServer().start();
+    const redis = await new RedisServer(["--requirepass", "s3cret"]).start();
     try {
-      const admin = new (await import("ioredis")).Redis({ port: redis.port });
-      await admin.config("SET", "requirepass", "s3cret");
-      admin.disconnect();
       const good = await start(cacheEnv({ REDIS_PORT: String(redis.port), REDIS_PASSWORD: "s3cret" }));
       await until(async () => (await cacheState(good)) === "connected", "the cache to authenticate");
       await good.request("/stats");

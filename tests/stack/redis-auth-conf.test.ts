@@ -1,14 +1,12 @@
 // The auth.conf the stack mounts into Redis, read by a real redis-server: a user-set password must
 // come back byte for byte, whatever characters it holds.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisAuthConf, redisConfigString } from "../../stack/cache.ts";
-import { freePort } from "../helpers/process.ts";
+import { RedisServer } from "../helpers/redis.ts";
 
 const passwords = {
   alphanumeric: "generated0Qm7xKz2Lp9",
@@ -31,36 +29,15 @@ afterAll(async () => {
 });
 
 /** A throwaway redis-server that includes `conf`, as the Cache Deployment's args do. */
-async function redisWith(conf: string): Promise<{ client: Redis; server: ChildProcess }> {
-  const port = await freePort();
-  const file = path.join(dir, `auth-${port}.conf`);
+let confs = 0;
+async function redisWith(conf: string): Promise<{ client: Redis; server: RedisServer }> {
+  const file = path.join(dir, `auth-${++confs}.conf`);
   await writeFile(file, conf);
-  const server = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--include", file],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  server.stdout!.on("data", (d: Buffer) => (output += d));
-  server.stderr!.on("data", (d: Buffer) => (output += d));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`redis-server rejected the configuration:\n${output}`);
-    // RESP2 and no ready check: the test sends AUTH itself, and HELLO 3 or INFO before it would be refused.
-    const client = new Redis({ port, protocol: 2, lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-      return { client, server };
-    } catch {
-      client.disconnect();
-      if (Date.now() > deadline) {
-        server.kill("SIGKILL");
-        throw new Error(`redis-server did not start on port ${port}:\n${output}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const server = await new RedisServer(["--include", file]).start();
+  // Its client sends AUTH itself: HELLO 3 or INFO before it would be refused.
+  const client = server.client();
+  await client.connect();
+  return { client, server };
 }
 
 describe("redis.conf quoting", () => {
@@ -82,8 +59,7 @@ describe("redis.conf quoting", () => {
       expect(await client.call("CONFIG", "GET", "requirepass")).toEqual(["requirepass", password]);
     } finally {
       client.disconnect();
-      server.kill("SIGKILL");
-      await once(server, "exit");
+      await server.stop();
     }
   });
 });
