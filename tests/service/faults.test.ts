@@ -1,4 +1,4 @@
-import { Agent } from "node:http";
+import { Agent, get } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MAX_SILENCE_MS } from "../../service/src/db.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
@@ -10,6 +10,15 @@ let db: TestDatabase;
 let proxy: TcpProxy | undefined;
 let api: TestService | undefined;
 let child: Child | undefined;
+
+/** A GET through a keep-alive agent the test holds, unlike fetch's own pool: its status and Connection header. */
+const getVia = (agent: Agent, url: string) =>
+  new Promise<{ status: number; connection: string | undefined }>((resolve, reject) =>
+    get(url, { agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+    }).on("error", reject),
+  );
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -81,7 +90,6 @@ describe("when PostgreSQL becomes unreachable", () => {
     const port = await freePort();
     child = runMain({ ...db.env, DATABASE_PORT: String(proxy.port), PORT: String(port) });
     await until(() => child!.stdout().includes("waiting for PostgreSQL"), "the process to log that it waits");
-    expect(child.stdout()).toContain("waiting for PostgreSQL");
     expect(child.proc.exitCode).toBeNull();
     await proxy.open();
     await waitFor(`http://127.0.0.1:${port}/ready`);
@@ -103,23 +111,15 @@ describe("graceful shutdown", () => {
     api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
     const service = api;
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    const get = (path: string) =>
-      new Promise<number>((resolve, reject) => {
-        import("node:http").then(({ get }) =>
-          get(`${service.url}${path}`, { agent }, (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode!));
-          }).on("error", reject),
-        );
-      });
+    const status = async (path: string) => (await getVia(agent, `${service.url}${path}`)).status;
     let stopping = false;
     const outcomes = { ok: 0, refused: 0, other: [] as string[] };
     const worker = async () => {
       while (!stopping || outcomes.refused === 0) {
         try {
-          const status = await get("/tasks?limit=5");
-          if (status === 200) outcomes.ok++;
-          else outcomes.other.push(`HTTP ${status}`);
+          const answered = await status("/tasks?limit=5");
+          if (answered === 200) outcomes.ok++;
+          else outcomes.other.push(`HTTP ${answered}`);
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
           if (code === "ECONNREFUSED") {
@@ -130,7 +130,7 @@ describe("graceful shutdown", () => {
         }
       }
     };
-    const slow = get("/stress?duration=2");
+    const slow = status("/stress?duration=2");
     const workers = Array.from({ length: 8 }, worker);
     await new Promise((r) => setTimeout(r, 500));
     stopping = true;
@@ -154,13 +154,7 @@ describe("a request in flight when shutdown begins", () => {
   it("is answered, and told to close its keep-alive connection", async () => {
     api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
     const agent = new Agent({ keepAlive: true });
-    const { get } = await import("node:http");
-    const answer = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) =>
-      get(`${api!.url}/stress?duration=1`, { agent }, (res) => {
-        res.resume();
-        res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
-      }).on("error", reject),
-    );
+    const answer = getVia(agent, `${api.url}/stress?duration=1`);
     await new Promise((r) => setTimeout(r, 200));
     const stopped = api.stop();
     expect(await answer).toEqual({ status: 200, connection: "close" });

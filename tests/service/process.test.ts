@@ -76,7 +76,6 @@ describe("SIGTERM during start-up", () => {
     const port = await freePort();
     child = runMain({ ...db.env, PORT: String(port), SEED_TASKS: "300000" });
     await until(() => child!.stdout().includes("migration applied"), "a migration to be applied", 5_000);
-    expect(child.stdout()).toContain("migration applied");
     child.proc.kill("SIGTERM");
     const { code } = await child.exited;
     expect(code).toBe(0);
