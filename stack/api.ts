@@ -112,7 +112,10 @@ export class Api extends pulumi.ComponentResource {
           ports: [{ name: "http", port: parsed.PORT, targetPort: "http", protocol: "TCP" }],
         },
       },
-      { parent: this, deleteBeforeReplace: true },
+      // The provider waits for a selector Service to have ready endpoints, within its 10-minute
+      // create timeout. Started beside the Deployment, that clock would also run through the image
+      // build, the database's first start and seeding; after the rollout, endpoints are there.
+      { parent: this, deleteBeforeReplace: true, dependsOn: [deployment] },
     );
     this.nodePort = nodePortService.spec.ports.apply((ports) => ports[0]!.nodePort);
 

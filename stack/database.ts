@@ -45,17 +45,24 @@ export class Database extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // Auto-named (postgres-data-<random>): Minikube's provisioner keeps each volume at
+    // <pvDir>/<namespace>/<claim name> and, after a restart gives it a new identity, leaves the old
+    // directory behind on delete (kubernetes/minikube pkg/storage/storage_provisioner.go; #16140).
+    // A fixed name would land the next stack's claim in that old data directory: PostgreSQL skips
+    // initdb and refuses the new password. Create-before-delete then works on a replacement too;
+    // deleteBeforeReplace would wait on the old claim's pvc-protection finalizer while the old pod
+    // still mounts it, before the new Deployment that would release it exists.
     const claim = new k8s.core.v1.PersistentVolumeClaim(
       `${name}-data`,
       {
-        metadata: { name: "postgres-data", namespace, labels },
+        metadata: { namespace, labels },
         spec: {
           accessModes: ["ReadWriteOnce"],
           storageClassName: args.storageClass,
           resources: { requests: { storage: args.storage } },
         },
       },
-      { parent: this, deleteBeforeReplace: true },
+      { parent: this },
     );
 
     const ready = ["pg_isready", "-h", "127.0.0.1", "-p", String(port), "-U", args.user, "-d", args.databaseName];

@@ -13,6 +13,9 @@ export interface Recorded {
   state: Record<string, any>;
   /** `urn::id` of the explicit provider, if any. */
   provider?: string;
+  urn: string;
+  /** Resource options as the engine receives them; mocks do not see them, so they are read off the request. */
+  options: { deleteBeforeReplace: boolean; dependencies: string[] };
 }
 
 export const project = "taskflow";
@@ -61,12 +64,14 @@ function mockState({ type, name, inputs }: pulumi.runtime.MockResourceArgs): Rec
 /** Installs mocks and config (`secrets` as secret config); returns the list the mocks fill. */
 export async function mockStack(config: Record<string, string>, secrets: Record<string, string> = {}): Promise<Recorded[]> {
   const resources: Recorded[] = [];
+  const options = new Map<string, Recorded["options"]>();
   pulumi.runtime.setAllConfig({ ...config, ...secrets }, Object.keys(secrets));
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
         const state = mockState(args);
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, state, provider: args.provider });
+        const urn = `urn:pulumi:dev::${project}::${args.type}::${args.name}`;
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs, state, provider: args.provider, urn, options: options.get(urn)! });
         return { id: `${args.name}-id`, state };
       },
       call: (args) => args.inputs,
@@ -75,7 +80,24 @@ export async function mockStack(config: Record<string, string>, secrets: Record<
     "dev",
     false,
   );
+  // The mock monitor hands newResource no options (runtime/mocks.js, registerResource), so they are
+  // taken off the RegisterResourceRequest on its way in; URNs drop the parent chain, as the mocks' do not.
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: any, callback: unknown): void };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    options.set(`urn:pulumi:dev::${project}::${req.getType()}::${req.getName()}`, {
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+      dependencies: req.getDependenciesList().map(shortUrn),
+    });
+    register(req, callback);
+  };
   return resources;
+}
+
+/** `type::name` of a URN, whatever its parent chain. */
+export function shortUrn(urn: string): string {
+  const [, , qualifiedType, name] = urn.split("::");
+  return `urn:pulumi:dev::${project}::${qualifiedType!.split("$").at(-1)}::${name}`;
 }
 
 export interface Settled {

@@ -335,6 +335,20 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(deployed.resources.some((r) => r.type.includes("StatefulSet"))).toBe(false);
     });
 
+    it("names each PostgreSQL claim afresh, so a new claim never reuses a directory Minikube left behind", () => {
+      const [claim] = kubeObjects(deployed, "kubernetes:core/v1:PersistentVolumeClaim").map(({ record }) => record);
+      expect(unwrap(claim!.inputs).metadata.name).toBeUndefined();
+      // Create-before-delete: deleting first would wait on the claim's pvc-protection finalizer
+      // while the old PostgreSQL pod still mounts it.
+      expect(claim!.options.deleteBeforeReplace).toBe(false);
+    });
+
+    it("awaits the NodePort Service's endpoints only after the API's rollout", () => {
+      const byName = (type: string) => deployed.resources.find((r) => r.type === type && r.name === "taskflow-api")!;
+      const service = byName("kubernetes:core/v1:Service");
+      expect(service.options.dependencies).toContain(byName("kubernetes:apps/v1:Deployment").urn);
+    });
+
     it("outputs the NodePort URL, the namespace and a curl line, none of them secret", () => {
       const host = deployed.cluster.nodeAddress.includes(":") ? `[${deployed.cluster.nodeAddress}]` : deployed.cluster.nodeAddress;
       expect(deployed.outputs.url.value).toBe(`http://${host}:${mockNodePort}`);
