@@ -109,7 +109,7 @@ export function contextFiles(context: string): string[] {
  * A 16-hex-digit digest of the files Docker would send (names, contents, symlink targets, the
  * executable bit) and of the build arguments, which change the image as much as a file does.
  */
-export function hashBuildContext(context: string, buildArgs: Record<string, string> = {}): string {
+export function hashBuildContext(context: string, buildArgs: Record<string, string> = {}, platform = ""): string {
   const hash = createHash("sha256");
   for (const relative of contextFiles(context)) {
     const absolute = path.join(context, relative);
@@ -119,5 +119,6 @@ export function hashBuildContext(context: string, buildArgs: Record<string, stri
     hash.update(`${relative}\0${kind}\0`).update(createHash("sha256").update(content).digest()).update("\n");
   }
   for (const key of Object.keys(buildArgs).sort()) hash.update(`arg\0${key}\0${buildArgs[key]}\n`);
+  if (platform) hash.update(`platform\0${platform}\n`);
   return hash.digest("hex").slice(0, 16);
 }

@@ -1,54 +1,103 @@
-// Where the stack deploys: the kube context, the Docker daemon that builds the image, and the
-// node address for the URL. Minikube is asked only for what the config does not override.
-import { readFileSync } from "node:fs";
+// Where the stack deploys: the kube context, the Docker daemon that builds the image (and the
+// platform it builds for), and the node address for the URL. Minikube is asked only for what the
+// config does not override.
+import { existsSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "./config.ts";
-import type { DockerDaemon } from "./image.ts";
+import {
+  checkCredentialStore,
+  daemonPlatform,
+  DockerSetupError,
+  probeDaemon,
+  TLS_FILES,
+  type DaemonProbe,
+  type DockerDaemon,
+} from "./docker-daemon.ts";
 import {
   discoverDockerEnv,
   discoverNodeAddress,
+  discoverProfile,
   MinikubeError,
   nodePortReachable,
   runMinikube,
-  type DockerEnv,
   type MinikubeRunner,
 } from "./minikube.ts";
 
 export interface ClusterTarget {
   kubeContext: string;
   daemon: DockerDaemon;
+  /** `linux/<arch>` of the daemon, so the image runs on the node whatever Pulumi's own architecture. */
+  platform: string;
   nodeAddress: string;
   /** False when only `minikube service --url` can reach a NodePort from this machine. */
   nodePortReachable: boolean;
 }
 
-/** The three files Docker's DOCKER_CERT_PATH convention names. */
-export function readTlsMaterial(certPath: string, read = (file: string) => readFileSync(file, "utf8")) {
-  const load = (file: string) => {
-    try {
-      return read(path.join(certPath, file));
-    } catch (error) {
-      throw new MinikubeError(`cannot read Docker TLS material ${path.join(certPath, file)}: ${(error as Error).message}`);
+const projectDirectory = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * The daemon with its certificates as a directory: given `host` and `certPath`, the provider reads
+ * neither DOCKER_HOST nor DOCKER_CERT_PATH nor DOCKER_TLS_VERIFY from Pulumi's environment, where
+ * `eval $(minikube docker-env)` or another Docker setup may have left them
+ * (pulumi/pulumi-docker v5.1.0 provider/provider.go:686-727 fills only unset keys from the
+ * environment; provider/image.go:1035-1049 then applies certPath's files and `host` after
+ * client.FromEnv). With PEM contents (caMaterial...) instead, DOCKER_CERT_PATH from the environment
+ * becomes certPath too and the build fails ("when using raw certificates, certPath must not be
+ * specified", image.go:1018), and DOCKER_HOST overrides the host (FromEnv after WithHost, image.go:1028-1033).
+ */
+function daemonFrom(host: string, certPath: string | undefined, env: NodeJS.ProcessEnv): DockerDaemon {
+  if (certPath === undefined) {
+    // Without TLS the provider has no certPath of ours to prefer, so it would take these from the
+    // environment and speak TLS to a daemon that does not.
+    const leftover = ["DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"].filter((name) => env[name]);
+    if (leftover.length > 0) {
+      throw new DockerSetupError(
+        `${leftover.join(" and ")} ${leftover.length > 1 ? "are" : "is"} set in this shell (e.g. by \`eval $(minikube docker-env)\`) ` +
+          `and the Docker provider would use ${leftover.length > 1 ? "them" : "it"} for ${host}: run \`eval $(minikube docker-env --unset)\` or unset ${leftover.join(" ")}`,
+      );
     }
-  };
-  return { ca: load("ca.pem"), cert: load("cert.pem"), key: load("key.pem") };
+    return { host };
+  }
+  const absolute = path.resolve(projectDirectory, certPath);
+  const missing = TLS_FILES.filter((file) => !existsSync(path.join(absolute, file)));
+  if (missing.length > 0) throw new DockerSetupError(`Docker TLS directory ${absolute} lacks ${missing.join(", ")}`);
+  return { host, certPath: absolute };
 }
 
-export function resolveCluster(settings: Settings, run: MinikubeRunner = runMinikube): ClusterTarget {
+export async function resolveCluster(
+  settings: Settings,
+  run: MinikubeRunner = runMinikube,
+  probe: DaemonProbe = probeDaemon,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ClusterTarget> {
   try {
-    const env: DockerEnv = settings.dockerHost
-      ? { host: settings.dockerHost, tlsVerify: settings.dockerCertPath !== undefined, certPath: settings.dockerCertPath }
-      : discoverDockerEnv(settings.minikubeProfile, run);
+    let daemon: DockerDaemon;
+    let nodeAddress: string;
+    let reachable = true;
+    if (settings.dockerHost) {
+      daemon = daemonFrom(settings.dockerHost, settings.dockerCertPath, env);
+      nodeAddress = settings.nodeAddress ?? discoverNodeAddress(settings.minikubeProfile, run);
+    } else {
+      discoverProfile(settings.minikubeProfile, run);
+      const docker = discoverDockerEnv(settings.minikubeProfile, run);
+      daemon = daemonFrom(docker.host, docker.tlsVerify ? docker.certPath : undefined, env);
+      const nodeIp = discoverNodeAddress(settings.minikubeProfile, run);
+      nodeAddress = settings.nodeAddress ?? nodeIp;
+      reachable = settings.nodeAddress !== undefined || nodePortReachable(docker.host, nodeIp);
+    }
+    checkCredentialStore(env);
     return {
       kubeContext: settings.kubeContext,
-      daemon: { host: env.host, tls: env.tlsVerify && env.certPath ? readTlsMaterial(env.certPath) : undefined },
-      nodeAddress: settings.nodeAddress ?? discoverNodeAddress(settings.minikubeProfile, run),
-      nodePortReachable: nodePortReachable(env.host, process.platform),
+      daemon,
+      platform: await daemonPlatform(daemon, probe),
+      nodeAddress,
+      nodePortReachable: reachable,
     };
   } catch (error) {
     // One line, no stack trace: Pulumi prints a RunError's message alone.
-    if (error instanceof MinikubeError) throw new pulumi.RunError(error.message);
+    if (error instanceof MinikubeError || error instanceof DockerSetupError) throw new pulumi.RunError(error.message);
     throw error;
   }
 }

@@ -4,17 +4,14 @@ import path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { hashBuildContext } from "./build-context.ts";
-
-export interface DockerDaemon {
-  host: string;
-  /** PEM contents, for a tcp:// daemon that requires client certificates (Minikube's does). */
-  tls?: { ca: string; cert: string; key: string };
-}
+import type { DockerDaemon } from "./docker-daemon.ts";
 
 export interface ApiImageArgs {
   /** Absolute path of the build context; its Dockerfile is the one built. */
   context: string;
   daemon: DockerDaemon;
+  /** `linux/<arch>` of the node that runs the image. */
+  platform: string;
   buildArgs: Record<string, string>;
 }
 
@@ -24,20 +21,9 @@ export class ApiImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: ApiImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("taskflow:stack:ApiImage", name, {}, opts);
-    // Host and certificates go to an explicit provider, never via the environment: the native
-    // Image resource once ignored provider config (pulumi/pulumi-docker#567, fixed by #574) and
-    // still ignores DOCKER_HOST from the environment (#671). The provider builds its client from
-    // host + caMaterial/certMaterial/keyMaterial (provider/image.go, configureDockerClientInner).
-    const daemon = new docker.Provider(
-      `${name}-daemon`,
-      {
-        host: args.daemon.host,
-        caMaterial: args.daemon.tls?.ca,
-        certMaterial: args.daemon.tls?.cert,
-        keyMaterial: args.daemon.tls && pulumi.secret(args.daemon.tls.key),
-      },
-      { parent: this },
-    );
+    // Host and certificate directory both set, so the provider takes nothing from the environment
+    // (see daemonFrom in cluster.ts for the provider source this relies on).
+    const daemon = new docker.Provider(`${name}-daemon`, { host: args.daemon.host, certPath: args.daemon.certPath }, { parent: this });
     // Absolute: with `main` set, Pulumi runs the program from main's directory (pulumi/pulumi#10022)
     // and the provider plugin may resolve paths from another, so a relative path could name
     // different folders for the two. Moving the checkout only updates this input; the tag, a
@@ -46,11 +32,12 @@ export class ApiImage extends pulumi.ComponentResource {
     const image = new docker.Image(
       name,
       {
-        imageName: `taskflow-api:${hashBuildContext(args.context, args.buildArgs)}`,
+        imageName: `taskflow-api:${hashBuildContext(args.context, args.buildArgs, args.platform)}`,
         build: {
           context,
           dockerfile: path.join(context, "Dockerfile"),
           args: args.buildArgs,
+          platform: args.platform,
           // The Dockerfile mounts an optional build secret, which needs BuildKit.
           builderVersion: "BuilderBuildKit",
         },

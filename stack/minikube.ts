@@ -51,13 +51,36 @@ export function parseMinikubeIp(stdout: string): string {
 }
 
 /**
- * With the docker driver on macOS and Windows the node lives inside Docker Desktop's VM, so its IP
- * (and NodePort) is not routable from the host; `minikube service --url` opens a tunnel instead.
- * See https://minikube.sigs.k8s.io/docs/handbook/accessing/#using-minikube-service-with-tunnel
+ * Whether a NodePort on the node's IP answers from this machine. Minikube gives docker-env the
+ * node's own IP unless it reaches the node through a port forward (pkg/minikube/driver/endpoint.go
+ * ControlPlaneEndpoint and cmd/minikube/cmd/docker-env.go:349-367 at v1.38.1): the docker and
+ * podman drivers on macOS, Windows and WSL, with Docker Desktop or rootless Docker on Linux, or a
+ * remote Docker host (driver.go NeedsPortForward, lines 239-259), and QEMU's builtin network.
+ * There only a tunnel (`minikube service --url`) reaches a NodePort.
  */
-export function nodePortReachable(dockerHost: string, platform: NodeJS.Platform): boolean {
-  const dockerDriver = /^tcp:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):/.test(dockerHost);
-  return !(dockerDriver && (platform === "darwin" || platform === "win32"));
+export function nodePortReachable(dockerHost: string, nodeAddress: string): boolean {
+  const hostname = URL.canParse(dockerHost) ? new URL(dockerHost).hostname.replace(/^\[(.*)\]$/, "$1") : "";
+  return hostname === nodeAddress;
+}
+
+export interface MinikubeProfile {
+  driver: string;
+  runtime: string;
+}
+
+/** Reads `minikube profile list -o json --light` (cmd/minikube/cmd/config/profile_list.go printProfilesJSON). */
+export function parseProfile(stdout: string, profile: string): MinikubeProfile | undefined {
+  let body: { valid?: { Name?: string; Config?: { Driver?: string; KubernetesConfig?: { ContainerRuntime?: string } } }[] };
+  try {
+    body = JSON.parse(stdout.slice(stdout.indexOf("{")));
+  } catch {
+    throw new MinikubeError(`\`minikube profile list -o json\` printed no JSON: ${JSON.stringify(stdout.trim().slice(0, 200))}`);
+  }
+  const found = body.valid?.find((p) => p.Name === profile);
+  if (!found) return undefined;
+  // An empty runtime is what minikube starts with by default: docker until v1.38 at least
+  // (cmd/minikube/cmd/start.go defaultRuntime); v1.38 warns that v1.39 makes it containerd (#22508).
+  return { driver: found.Config?.Driver ?? "", runtime: found.Config?.KubernetesConfig?.ContainerRuntime || "docker" };
 }
 
 /**
@@ -67,9 +90,10 @@ export function nodePortReachable(dockerHost: string, platform: NodeJS.Platform)
 function reason(run: MinikubeRun): string {
   const lines = `${run.stderr}\n${run.stdout}`
     .split(/\r?\n/)
-    .map((line) => line.replace(/^[^\p{L}\p{N}"'`]+/u, "").trim())
+    // MINIKUBE_IN_STYLE=false marks errors "X " instead of an emoji (pkg/minikube/style LowError).
+    .map((line) => line.replace(/^[^\p{L}\p{N}"'`]+/u, "").replace(/^X\s+/, "").trim())
     .filter(Boolean);
-  const telling = /not running|not found|does not exist|Exiting due to|only compatible|error/i;
+  const telling = /not running|not found|does not exist|Exiting due to|only compatible|only supports|error/i;
   return lines.find((line) => telling.test(line)) ?? lines[0] ?? `exit code ${run.status}`;
 }
 
@@ -86,7 +110,12 @@ function minikube(profile: string, args: string[], run: MinikubeRunner): string 
   if (result.error) throw new MinikubeError(`\`${command}\` could not run: ${result.error.message}`);
   if (result.status !== 0) {
     const why = reason(result);
-    if (/only compatible with the "docker" runtime/.test(why)) throw new MinikubeError(dockerRuntimeNeeded(profile, why));
+    // Older minikube: only compatible with the "docker" runtime; v1.38: only supports the docker and
+    // containerd runtimes / only supports the containerd runtime with the docker driver
+    // (cmd/minikube/cmd/docker-env.go:675-684, dockerEnvSupported).
+    if (/only compatible with the "docker" runtime|docker-env command only supports/.test(why)) {
+      throw new MinikubeError(dockerRuntimeNeeded(profile, why));
+    }
     if (/not running|not found|does not exist|state=Stopped|no such/i.test(why)) {
       throw new MinikubeError(
         `Minikube profile "${profile}" is not running (${why}); start it with \`minikube start -p ${profile} --container-runtime=docker\``,
@@ -97,7 +126,6 @@ function minikube(profile: string, args: string[], run: MinikubeRunner): string 
   return result.stdout;
 }
 
-// minikube 1.39 made containerd the default runtime (kubernetes/minikube#23562); docker-env needs docker.
 function dockerRuntimeNeeded(profile: string, why: string): string {
   return (
     `Minikube profile "${profile}" cannot lend its Docker daemon (${why}); recreate it with ` +
@@ -116,10 +144,27 @@ export const runMinikube: MinikubeRunner = (args) => {
   return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "", error: result.error };
 };
 
+/**
+ * The profile's driver and runtime, asked first: on the containerd runtime with the docker driver,
+ * `docker-env` would start nerdctld in the node and an ssh-agent on this machine before printing an
+ * ssh:// host (cmd/minikube/cmd/docker-env.go:318-342), which this stack cannot build with.
+ */
+export function discoverProfile(profile: string, run: MinikubeRunner = runMinikube): MinikubeProfile {
+  // --light skips each profile's status check (profile_list.go updateProfilesStatus).
+  const found = parseProfile(minikube(profile, ["profile", "list", "-o", "json", "--light"], run), profile);
+  if (!found) {
+    throw new MinikubeError(`Minikube profile "${profile}" does not exist; start it with \`minikube start -p ${profile} --container-runtime=docker\``);
+  }
+  if (found.runtime !== "docker") {
+    throw new MinikubeError(dockerRuntimeNeeded(profile, `it runs the ${found.runtime} container runtime`));
+  }
+  return found;
+}
+
 export function discoverDockerEnv(profile: string, run: MinikubeRunner = runMinikube): DockerEnv {
   // bash syntax whatever the user's shell (cmd and PowerShell print other formats).
   const env = parseDockerEnv(minikube(profile, ["docker-env", "--shell", "bash"], run));
-  // Anything but Minikube's classic TLS endpoint (e.g. its experimental ssh:// one for containerd).
+  // Anything but Minikube's TLS endpoint (e.g. the ssh:// one it gives on containerd).
   if (!env.host.startsWith("tcp://")) throw new MinikubeError(dockerRuntimeNeeded(profile, `DOCKER_HOST=${env.host}`));
   if (env.profile && env.profile !== profile) {
     throw new MinikubeError(`\`minikube -p ${profile} docker-env\` describes profile "${env.profile}"`);

@@ -54,6 +54,7 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
   const image = new ApiImage("taskflow-api", {
     context: serviceDirectory,
     daemon: cluster.daemon,
+    platform: cluster.platform,
     buildArgs: settings.nodeImage ? { NODE_IMAGE: settings.nodeImage } : {},
   });
 
@@ -107,8 +108,9 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
   const url = pulumi.interpolate`http://${host}:${api.nodePort}`;
   if (!cluster.nodePortReachable) {
     pulumi.log.warn(
-      `The docker driver on ${process.platform} does not route NodePorts to this machine; use ` +
-        `\`minikube service taskflow-api -n ${settings.namespace} -p ${settings.minikubeProfile} --url\` instead of the url output`,
+      `Minikube reaches its node through a port forward here (Docker Desktop, rootless Docker, WSL, macOS or Windows), so the ` +
+        `url output does not answer: keep \`minikube service taskflow-api -n ${settings.namespace} -p ${settings.minikubeProfile} --url\` ` +
+        `running and use the URL it prints`,
     );
   }
   return { url, namespace, curl: pulumi.interpolate`curl -s "${url}/tasks?limit=3"` };

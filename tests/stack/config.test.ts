@@ -38,7 +38,7 @@ describe("loadSettings", () => {
   it("rejects a value the service itself would reject, with the service's message", async () => {
     await mockStack({ ...devStackConfig(), "taskflow:logLevel": "loud" });
     const settings = loadSettings();
-    const cluster = { kubeContext: "minikube", daemon: { host: "unix:///var/run/docker.sock" }, nodeAddress: "127.0.0.1", nodePortReachable: true };
+    const cluster = { kubeContext: "minikube", daemon: { host: "unix:///var/run/docker.sock" }, platform: "linux/amd64", nodeAddress: "127.0.0.1", nodePortReachable: true };
     expect(() => deployTaskflow(settings, cluster)).toThrow(
       /^taskflow-api invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/,
     );

@@ -1,16 +1,26 @@
 // A stack with every setting changed from its default, run through the real entry point
 // (stack/index.ts). Docker host, certificates and node address come from config, so Minikube is
-// never asked; the passwords come from secret config instead of being generated.
-import { mkdtempSync, writeFileSync } from "node:fs";
+// never asked; the daemon is a TLS stand-in on loopback that the program really asks for its
+// architecture; the passwords come from secret config instead of being generated.
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { defaults, loadSettings } from "../../stack/config.ts";
+import { startFakeDaemon } from "./fake-docker-daemon.ts";
 import { mockStack, settle, unwrap, type StackOutputs } from "./harness.ts";
 import { describeStackInvariants, type Deployed } from "./invariants.ts";
 
-const certs = mkdtempSync(path.join(tmpdir(), "taskflow-custom-certs-"));
-const tls = { ca: "custom ca", cert: "custom cert", key: "custom private key 8d0c27" };
+const daemon = await startFakeDaemon({ Os: "linux", Arch: "arm64" });
+afterAll(() => daemon.close());
+// What `eval $(minikube docker-env)` for another profile, or a rootless Docker, leaves in a shell:
+// none of it may reach the provider.
+Object.assign(process.env, {
+  DOCKER_HOST: "tcp://127.0.0.1:1",
+  DOCKER_CERT_PATH: mkdtempSync(path.join(tmpdir(), "taskflow-other-certs-")),
+  DOCKER_TLS_VERIFY: "1",
+  DOCKER_CONFIG: mkdtempSync(path.join(tmpdir(), "taskflow-docker-config-")),
+});
 // The Redis one has what an unquoted redis.conf line would break on: spaces, quotes, a backslash.
 const secrets = { "taskflow:postgresPassword": "configured-pg-Vb62qTnw", "taskflow:redisPassword": `configured redis "Jq41" 'mZse' \\` };
 const resources = (cpu: string, memory: string, cpuLimit: string) =>
@@ -18,8 +28,8 @@ const resources = (cpu: string, memory: string, cpuLimit: string) =>
 const config: Record<string, string> = {
   "taskflow:namespace": "tf-demo",
   "taskflow:minikubeProfile": "demo",
-  "taskflow:dockerHost": "tcp://192.168.59.100:2376",
-  "taskflow:dockerCertPath": certs,
+  "taskflow:dockerHost": daemon.host,
+  "taskflow:dockerCertPath": daemon.certPath,
   "taskflow:nodeAddress": "192.168.59.100",
   "taskflow:nodeImage": "node:22-bookworm-slim",
   "taskflow:apiReplicas": "4",
@@ -48,9 +58,6 @@ const config: Record<string, string> = {
 };
 
 async function deployCustomStack(): Promise<Deployed> {
-  for (const [file, content] of Object.entries({ "ca.pem": tls.ca, "cert.pem": tls.cert, "key.pem": tls.key })) {
-    writeFileSync(path.join(certs, file), content);
-  }
   const recorded = await mockStack(config, secrets);
   const entry: StackOutputs = await import("../../stack/index.ts");
   const outputs = await settle(entry);
@@ -59,8 +66,14 @@ async function deployCustomStack(): Promise<Deployed> {
     resources: recorded,
     outputs,
     settings,
-    cluster: { kubeContext: "demo", daemon: { host: config["taskflow:dockerHost"]!, tls }, nodeAddress: "192.168.59.100", nodePortReachable: true },
-    secretValues: [...Object.values(secrets), tls.key],
+    cluster: {
+      kubeContext: "demo",
+      daemon: { host: daemon.host, certPath: daemon.certPath },
+      platform: "linux/arm64",
+      nodeAddress: "192.168.59.100",
+      nodePortReachable: true,
+    },
+    secretValues: [...Object.values(secrets), readFileSync(path.join(daemon.certPath, "key.pem"), "utf8")],
   };
 }
 
@@ -112,6 +125,12 @@ describe("a stack with every setting changed", () => {
     });
     expect(objects("docker:index/image:Image")[0].build.args).toEqual({ NODE_IMAGE: "node:22-bookworm-slim" });
     expect(stack().outputs.url.value).toBe("http://192.168.59.100:31500");
+  });
+
+  it("asks the configured daemon for its architecture, and builds there for it whatever the shell's Docker variables say", () => {
+    expect(daemon.requests).toEqual(["/version"]);
+    expect(stack().resources.find((r) => r.type === "pulumi:providers:docker")!.inputs).toEqual({ host: daemon.host, certPath: daemon.certPath });
+    expect(objects("docker:index/image:Image")[0].build.platform).toBe("linux/arm64");
   });
 
   it("uses the configured passwords instead of generating any", () => {

@@ -21,14 +21,16 @@ async function deployDevStack(): Promise<Deployed> {
     stderr: "",
     stdout: args.includes("ip")
       ? fixture("ip.docker-driver.txt")
-      : fixture("docker-env.docker-driver.linux.txt").replace("/home/dev/.minikube/certs", certs),
+      : args.includes("profile")
+        ? fixture("profile-list.json")
+        : fixture("docker-env.docker-driver.linux.txt").replace("/home/dev/.minikube/certs", certs),
   });
   const resources = await mockStack(devStackConfig());
   const settings = loadSettings();
-  const cluster = resolveCluster(settings, minikube);
+  const cluster = await resolveCluster(settings, minikube, async () => ({ Os: "linux", Arch: "amd64" }), {});
   const outputs = await settle(deployTaskflow(settings, cluster));
   const generated = resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.state.result);
-  return { resources, outputs, settings, cluster, secretValues: [...generated, cluster.daemon.tls!.key] };
+  return { resources, outputs, settings, cluster, secretValues: generated };
 }
 
 const stack = describeStackInvariants(deployDevStack);
@@ -93,13 +95,14 @@ describe("the dev stack", () => {
     expect(redis.spec.template.spec.containers[0].args.join(" ")).toContain("--maxmemory 128mb --maxmemory-policy allkeys-lru");
   });
 
-  it("generates both passwords and hands Minikube's TLS key to the Docker provider as a secret", () => {
+  it("generates both passwords and builds on Minikube's daemon for its platform", () => {
     const passwords = stack().resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
     expect(passwords.map((p) => p.inputs)).toEqual([
       { length: 32, special: false },
       { length: 32, special: false },
     ]);
-    expect(stack().cluster.daemon.host).toBe("tcp://127.0.0.1:32771");
+    expect(stack().cluster.daemon.host).toBe("tcp://192.168.49.2:2376");
+    expect(stack().cluster.platform).toBe("linux/amd64");
     expect(stack().cluster.nodeAddress).toBe("192.168.49.2");
   });
 });

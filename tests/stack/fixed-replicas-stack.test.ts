@@ -18,9 +18,14 @@ async function deployFixedStack(): Promise<Deployed> {
     "taskflow:nodeAddress": "fd00::5",
   });
   const settings = loadSettings();
-  const cluster = resolveCluster(settings, () => {
-    throw new Error("minikube must not be asked when the config names the cluster");
-  });
+  const cluster = await resolveCluster(
+    settings,
+    () => {
+      throw new Error("minikube must not be asked when the config names the cluster");
+    },
+    async () => ({ Os: "linux", Arch: "amd64" }),
+    {},
+  );
   const outputs = await settle(deployTaskflow(settings, cluster));
   const generated = resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.state.result);
   return { resources, outputs, settings, cluster, secretValues: generated };
@@ -39,7 +44,7 @@ describe("a stack without autoscaling on another cluster", () => {
   it("builds on the configured daemon without TLS and brackets the IPv6 address in the url", () => {
     const daemon = stack().resources.find((r) => r.type === "pulumi:providers:docker")!.inputs;
     expect(daemon.host).toBe("unix:///var/run/docker.sock");
-    expect(daemon.caMaterial).toBeUndefined();
+    expect(daemon.certPath).toBeUndefined();
     expect(stack().outputs.url.value).toBe("http://[fd00::5]:31500");
   });
 });

@@ -1,38 +1,44 @@
 // Minikube discovery against recorded CLI output: docker driver (port-forwarded 127.0.0.1 daemon),
 // VM drivers (the VM's own IP on 2376), and the failures a user meets when Minikube is not usable.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { readTlsMaterial, resolveCluster } from "../../stack/cluster.ts";
+import { resolveCluster } from "../../stack/cluster.ts";
 import { defaults, type Settings } from "../../stack/config.ts";
+import { checkCredentialStore, daemonPlatform, type DaemonProbe, type DockerDaemon } from "../../stack/docker-daemon.ts";
 import {
   discoverDockerEnv,
   discoverNodeAddress,
+  discoverProfile,
   MinikubeError,
   nodePortReachable,
   parseDockerEnv,
   parseMinikubeIp,
+  parseProfile,
   type MinikubeRunner,
 } from "../../stack/minikube.ts";
+import { startFakeDaemon } from "./fake-docker-daemon.ts";
 
 const fixture = (name: string) => readFileSync(new URL(`fixtures/minikube/${name}`, import.meta.url), "utf8");
 
-/** A fake CLI: answers `docker-env` and `ip` from fixtures and records what it was asked. */
-function recordedMinikube(answers: { dockerEnv?: string; ip?: string; status?: number; stderr?: string }) {
+/** A fake CLI: answers `profile list`, `docker-env` and `ip` from fixtures and records what it was asked. */
+function recordedMinikube(answers: { profiles?: string; dockerEnv?: string; ip?: string; status?: number; stderr?: string }) {
   const calls: string[][] = [];
   const run: MinikubeRunner = (args) => {
     calls.push(args);
     if (answers.status) return { status: answers.status, stdout: "", stderr: answers.stderr ?? "" };
-    return { status: 0, stdout: (args.includes("ip") ? answers.ip : answers.dockerEnv) ?? "", stderr: "" };
+    const stdout = args.includes("ip") ? answers.ip : args.includes("profile") ? (answers.profiles ?? fixture("profile-list.json")) : answers.dockerEnv;
+    return { status: 0, stdout: stdout ?? "", stderr: "" };
   };
   return { run, calls };
 }
 
 describe("parseDockerEnv", () => {
   it.each([
-    ["docker-env.docker-driver.linux.txt", "tcp://127.0.0.1:32771", "/home/dev/.minikube/certs", "minikube"],
+    ["docker-env.docker-driver.linux.txt", "tcp://192.168.49.2:2376", "/home/dev/.minikube/certs", "minikube"],
+    ["docker-env.docker-driver.linux-rootless.txt", "tcp://127.0.0.1:32771", "/home/dev/.minikube/certs", "minikube"],
     ["docker-env.docker-driver.macos.txt", "tcp://127.0.0.1:57628", "/Users/dev/.minikube/certs", "minikube"],
     ["docker-env.kvm2.linux.txt", "tcp://192.168.39.187:2376", "/home/dev/.minikube/certs", "minikube"],
     ["docker-env.hyperv.windows.txt", "tcp://172.27.218.4:2376", "C:\\Users\\dev\\.minikube\\certs", "demo"],
@@ -71,11 +77,24 @@ describe("parseMinikubeIp", () => {
 });
 
 describe("nodePortReachable", () => {
-  it("is false only for the docker driver on macOS and Windows", () => {
-    expect(nodePortReachable("tcp://127.0.0.1:57628", "darwin")).toBe(false);
-    expect(nodePortReachable("tcp://127.0.0.1:57628", "win32")).toBe(false);
-    expect(nodePortReachable("tcp://127.0.0.1:32771", "linux")).toBe(true);
-    expect(nodePortReachable("tcp://192.168.64.5:2376", "darwin")).toBe(true);
+  it("is true only where docker-env names the node's own IP, whatever this machine's OS", () => {
+    expect(nodePortReachable(parseDockerEnv(fixture("docker-env.docker-driver.linux.txt")).host, "192.168.49.2")).toBe(true);
+    expect(nodePortReachable(parseDockerEnv(fixture("docker-env.kvm2.linux.txt")).host, "192.168.39.187")).toBe(true);
+    expect(nodePortReachable(parseDockerEnv(fixture("docker-env.hyperv.windows.txt")).host, "172.27.218.4")).toBe(true);
+    // Port-forwarded: macOS, rootless Docker or Docker Desktop on Linux, WSL.
+    expect(nodePortReachable(parseDockerEnv(fixture("docker-env.docker-driver.linux-rootless.txt")).host, "192.168.49.2")).toBe(false);
+    expect(nodePortReachable(parseDockerEnv(fixture("docker-env.docker-driver.macos.txt")).host, "192.168.49.2")).toBe(false);
+    expect(nodePortReachable("tcp://[fd00::2]:2376", "fd00::2")).toBe(true);
+  });
+});
+
+describe("parseProfile", () => {
+  it("reads the driver and runtime of the named profile", () => {
+    expect(parseProfile(fixture("profile-list.json"), "minikube")).toEqual({ driver: "docker", runtime: "docker" });
+    expect(parseProfile(fixture("profile-list.json"), "demo")).toEqual({ driver: "kvm2", runtime: "containerd" });
+    expect(parseProfile(fixture("profile-list.json"), "other")).toBeUndefined();
+    expect(parseProfile('{"invalid":[],"valid":[]}', "minikube")).toBeUndefined();
+    expect(() => parseProfile("nothing", "minikube")).toThrow(/printed no JSON/);
   });
 });
 
@@ -90,11 +109,21 @@ describe("discovery through the minikube CLI", () => {
     ]);
   });
 
+  it("refuses a containerd profile before docker-env could start nerdctld and an ssh-agent for it", () => {
+    const cli = recordedMinikube({ profiles: fixture("profile-list.containerd.json") });
+    expect(() => discoverProfile("minikube", cli.run)).toThrow(
+      /^Minikube profile "minikube" cannot lend its Docker daemon \(it runs the containerd container runtime\); recreate it with `minikube delete -p minikube && minikube start -p minikube --container-runtime=docker`/,
+    );
+    expect(cli.calls).toEqual([["-p", "minikube", "profile", "list", "-o", "json", "--light"]]);
+    expect(() => discoverProfile("absent", cli.run)).toThrow(/^Minikube profile "absent" does not exist; start it with `minikube start -p absent --container-runtime=docker`$/);
+  });
+
   it.each([
     ["stopped.stderr.txt", 89, /^Minikube profile "minikube" is not running \(The control-plane node minikube host is not running: state=Stopped\); start it with `minikube start -p minikube --container-runtime=docker`$/],
     ["stopped-with-warning.stderr.txt", 89, /^Minikube profile "minikube" is not running \(The control-plane node minikube host is not running: state=Stopped\)/],
     ["profile-not-found.stderr.txt", 85, /^Minikube profile "minikube" is not running \(Profile "minikube" not found\./],
     ["containerd-runtime.stderr.txt", 14, /^Minikube profile "minikube" cannot lend its Docker daemon \(Exiting due to MK_USAGE: .*--container-runtime=docker/],
+    ["containerd-runtime.vm-driver.stderr.txt", 14, /^Minikube profile "minikube" cannot lend its Docker daemon \(Exiting due to MK_USAGE: the docker-env command only supports the containerd runtime with the docker driver\); recreate it/],
   ])("fails with one clear line when %s", (file, status, message) => {
     const cli = recordedMinikube({ status, stderr: fixture(file) });
     const error = (() => {
@@ -117,7 +146,7 @@ describe("discovery through the minikube CLI", () => {
   });
 
   it("refuses a daemon it cannot drive and output for another profile", () => {
-    const ssh = recordedMinikube({ dockerEnv: 'export DOCKER_HOST="ssh://docker@127.0.0.1:32772"\n' });
+    const ssh = recordedMinikube({ dockerEnv: fixture("docker-env.containerd.docker-driver.txt") });
     expect(() => discoverDockerEnv("minikube", ssh.run)).toThrow(/--container-runtime=docker/);
     const other = recordedMinikube({ dockerEnv: fixture("docker-env.hyperv.windows.txt") });
     expect(() => discoverDockerEnv("minikube", other.run)).toThrow(/describes profile "demo"/);
@@ -131,36 +160,129 @@ describe("resolveCluster", () => {
     for (const file of ["ca.pem", "cert.pem", "key.pem"]) writeFileSync(path.join(dir, file), `${file} content`);
     return dir;
   };
+  const arm64: DaemonProbe = async () => ({ Os: "linux", Arch: "arm64" });
+  const noDockerConfig = { DOCKER_CONFIG: mkdtempSync(path.join(tmpdir(), "taskflow-docker-config-")), PATH: "" };
+  const minikubeWith = (certPath: string, dockerEnv = "docker-env.docker-driver.linux.txt") =>
+    recordedMinikube({ dockerEnv: fixture(dockerEnv).replace("/home/dev/.minikube/certs", certPath), ip: fixture("ip.docker-driver.txt") });
 
-  it("loads the TLS material named by docker-env", () => {
+  it("hands over the daemon and certificate directory named by docker-env, and the daemon's own platform", async () => {
     const certPath = certs();
-    const env = fixture("docker-env.docker-driver.linux.txt").replace("/home/dev/.minikube/certs", certPath);
-    const cli = recordedMinikube({ dockerEnv: env, ip: fixture("ip.docker-driver.txt") });
-    expect(resolveCluster(settings(), cli.run)).toEqual({
+    const cli = minikubeWith(certPath);
+    const asked: DockerDaemon[] = [];
+    const target = await resolveCluster(settings(), cli.run, async (daemon) => (asked.push(daemon), { Os: "linux", Arch: "arm64" }), noDockerConfig);
+    expect(target).toEqual({
       kubeContext: "minikube",
-      daemon: { host: "tcp://127.0.0.1:32771", tls: { ca: "ca.pem content", cert: "cert.pem content", key: "key.pem content" } },
+      daemon: { host: "tcp://192.168.49.2:2376", certPath },
+      platform: "linux/arm64",
       nodeAddress: "192.168.49.2",
-      nodePortReachable: nodePortReachable("tcp://127.0.0.1:32771", process.platform),
+      nodePortReachable: true,
+    });
+    expect(asked).toEqual([target.daemon]);
+    expect(cli.calls.map((args) => args[2])).toEqual(["profile", "docker-env", "ip"]);
+  });
+
+  it("reads nothing from DOCKER_HOST, DOCKER_CERT_PATH or DOCKER_TLS_VERIFY", async () => {
+    const certPath = certs();
+    const clean = await resolveCluster(settings(), minikubeWith(certPath).run, arm64, noDockerConfig);
+    for (const shell of [
+      { DOCKER_HOST: "tcp://127.0.0.1:1", DOCKER_CERT_PATH: certs(), DOCKER_TLS_VERIFY: "1" },
+      { DOCKER_HOST: "unix:///run/user/1000/docker.sock", DOCKER_CERT_PATH: "/nonexistent", DOCKER_TLS_VERIFY: "" },
+    ]) {
+      expect(await resolveCluster(settings(), minikubeWith(certPath).run, arm64, { ...noDockerConfig, ...shell })).toEqual(clean);
+    }
+  });
+
+  it("says when NodePorts are behind Minikube's port forward", async () => {
+    const target = await resolveCluster(settings(), minikubeWith(certs(), "docker-env.docker-driver.linux-rootless.txt").run, arm64, noDockerConfig);
+    expect(target.nodePortReachable).toBe(false);
+  });
+
+  it("asks Minikube nothing when the config overrides it", async () => {
+    const cli = recordedMinikube({});
+    const target = await resolveCluster(
+      settings({ dockerHost: "unix:///var/run/docker.sock", nodeAddress: "10.0.0.5", kubeContext: "kind-dev" }),
+      cli.run,
+      arm64,
+      noDockerConfig,
+    );
+    expect(cli.calls).toEqual([]);
+    expect(target).toEqual({
+      kubeContext: "kind-dev",
+      daemon: { host: "unix:///var/run/docker.sock" },
+      platform: "linux/arm64",
+      nodeAddress: "10.0.0.5",
+      nodePortReachable: true,
     });
   });
 
-  it("asks Minikube nothing when the config overrides it", () => {
-    const cli = recordedMinikube({});
-    const target = resolveCluster(
-      settings({ dockerHost: "unix:///var/run/docker.sock", nodeAddress: "10.0.0.5", kubeContext: "kind-dev" }),
-      cli.run,
+  it("refuses a daemon without TLS while the shell holds Docker TLS variables the provider would apply to it", async () => {
+    const plain = settings({ dockerHost: "unix:///var/run/docker.sock", nodeAddress: "10.0.0.5" });
+    await expect(resolveCluster(plain, recordedMinikube({}).run, arm64, { ...noDockerConfig, DOCKER_CERT_PATH: "/home/dev/.minikube/certs", DOCKER_TLS_VERIFY: "1" })).rejects.toThrow(
+      /^DOCKER_CERT_PATH and DOCKER_TLS_VERIFY are set in this shell \(e\.g\. by `eval \$\(minikube docker-env\)`\) and the Docker provider would use them for unix:\/\/\/var\/run\/docker\.sock: run `eval \$\(minikube docker-env --unset\)` or unset DOCKER_CERT_PATH DOCKER_TLS_VERIFY$/,
     );
-    expect(cli.calls).toEqual([]);
-    expect(target).toMatchObject({ kubeContext: "kind-dev", daemon: { host: "unix:///var/run/docker.sock" }, nodeAddress: "10.0.0.5" });
-    expect(target.daemon.tls).toBeUndefined();
   });
 
-  it("turns discovery failures into a Pulumi RunError, which Pulumi prints without a stack trace", () => {
+  it("turns discovery failures into a Pulumi RunError, which Pulumi prints without a stack trace", async () => {
     const cli = recordedMinikube({ status: 89, stderr: fixture("stopped.stderr.txt") });
-    expect(() => resolveCluster(settings(), cli.run)).toThrow(pulumi.RunError);
+    await expect(resolveCluster(settings(), cli.run, arm64, noDockerConfig)).rejects.toThrow(pulumi.RunError);
   });
 
-  it("names a missing certificate file", () => {
-    expect(() => readTlsMaterial("/nonexistent/certs")).toThrow(/cannot read Docker TLS material .*ca\.pem/);
+  it("names a missing certificate file", async () => {
+    const certPath = certs();
+    rmSync(path.join(certPath, "key.pem"));
+    await expect(resolveCluster(settings(), minikubeWith(certPath).run, arm64, noDockerConfig)).rejects.toThrow(
+      new RegExp(`^Docker TLS directory ${certPath} lacks key\\.pem$`),
+    );
+  });
+
+  it("names a daemon that does not answer, or is not Linux", async () => {
+    const refused: DaemonProbe = async () => {
+      throw new Error("connect ECONNREFUSED 192.168.49.2:2376");
+    };
+    await expect(resolveCluster(settings(), minikubeWith(certs()).run, refused, noDockerConfig)).rejects.toThrow(
+      /^cannot reach the Docker daemon at tcp:\/\/192\.168\.49\.2:2376: connect ECONNREFUSED/,
+    );
+    const windows: DaemonProbe = async () => ({ Os: "windows", Arch: "amd64" });
+    await expect(resolveCluster(settings(), minikubeWith(certs()).run, windows, noDockerConfig)).rejects.toThrow(/runs windows\/amd64; the image needs a Linux daemon/);
+  });
+});
+
+describe("the Docker client configuration", () => {
+  const configDir = (content: object) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "taskflow-docker-config-"));
+    writeFileSync(path.join(dir, "config.json"), JSON.stringify(content));
+    return dir;
+  };
+  const helperDir = () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "taskflow-bin-"));
+    writeFileSync(path.join(dir, "docker-credential-desktop"), "#!/bin/sh\n", { mode: 0o755 });
+    return dir;
+  };
+
+  it("refuses a credsStore whose helper is not on PATH, in one line saying what to do", () => {
+    const DOCKER_CONFIG = configDir({ auths: {}, credsStore: "desktop" });
+    expect(() => checkCredentialStore({ DOCKER_CONFIG, PATH: "/nonexistent" })).toThrow(
+      new RegExp(`^${DOCKER_CONFIG}/config\\.json sets "credsStore": "desktop" but docker-credential-desktop is not on PATH, .*: install it, or remove the "credsStore" line$`),
+    );
+  });
+
+  it("accepts a helper on PATH, no credsStore, or no config at all", () => {
+    expect(() => checkCredentialStore({ DOCKER_CONFIG: configDir({ credsStore: "desktop" }), PATH: helperDir() })).not.toThrow();
+    expect(() => checkCredentialStore({ DOCKER_CONFIG: configDir({ credHelpers: { "gcr.io": "gcloud" } }), PATH: "" })).not.toThrow();
+    expect(() => checkCredentialStore({ DOCKER_CONFIG: mkdtempSync(path.join(tmpdir(), "taskflow-empty-")), PATH: "" })).not.toThrow();
+  });
+});
+
+describe("probeDaemon", () => {
+  it("asks a TLS daemon for its version with the client certificate, as Docker's client does", async () => {
+    const daemon = await startFakeDaemon({ Os: "linux", Arch: "arm64" });
+    try {
+      expect(await daemonPlatform({ host: daemon.host, certPath: daemon.certPath })).toBe("linux/arm64");
+      expect(daemon.requests).toEqual(["/version"]);
+      // Without the client certificate the daemon refuses the handshake.
+      await expect(daemonPlatform({ host: daemon.host })).rejects.toThrow(/^cannot reach the Docker daemon at tcp:\/\/127\.0\.0\.1:\d+: /);
+    } finally {
+      await daemon.close();
+    }
   });
 });

@@ -1,0 +1,120 @@
+// What the Docker provider will meet, checked at preview so that a build never fails half-way
+// through `pulumi up`: the daemon answers and says its architecture, and the user's Docker client
+// configuration names no credential helper that cannot run.
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest, type RequestOptions } from "node:https";
+import { homedir } from "node:os";
+import path from "node:path";
+
+export interface DockerDaemon {
+  host: string;
+  /** Directory with ca.pem, cert.pem and key.pem, for a tcp:// daemon that requires client certificates. */
+  certPath?: string;
+}
+
+export class DockerSetupError extends Error {
+  override name = "DockerSetupError";
+}
+
+export const TLS_FILES = ["ca.pem", "cert.pem", "key.pem"] as const;
+
+/** `GET /version` of the Docker Engine API: the fields this stack reads. */
+export interface DaemonVersion {
+  Os: string;
+  Arch: string;
+}
+
+export type DaemonProbe = (daemon: DockerDaemon) => Promise<DaemonVersion>;
+
+function connection(daemon: DockerDaemon): { options: RequestOptions; secure: boolean } {
+  const url = new URL(daemon.host);
+  if (url.protocol === "unix:") return { options: { socketPath: url.pathname }, secure: false };
+  // npipe:////./pipe/docker_engine names \\.\pipe\docker_engine.
+  if (url.protocol === "npipe:") return { options: { socketPath: url.pathname.replace(/^\/+/, "\\\\").replaceAll("/", "\\") }, secure: false };
+  if (url.protocol !== "tcp:") throw new DockerSetupError(`cannot reach a Docker daemon at ${daemon.host}: use a tcp://, unix:// or npipe:// address`);
+  const options: RequestOptions = { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port || (daemon.certPath ? 2376 : 2375)) };
+  if (!daemon.certPath) return { options, secure: false };
+  const [ca, cert, key] = TLS_FILES.map((file) => readFileSync(path.join(daemon.certPath!, file)));
+  return { options: { ...options, ca, cert, key }, secure: true };
+}
+
+/** Asks the daemon for its version over the Engine API, as the provider's client will connect. */
+export const probeDaemon: DaemonProbe = (daemon) =>
+  new Promise((resolve, reject) => {
+    const { options, secure } = connection(daemon);
+    const request = (secure ? httpsRequest : httpRequest)({ ...options, path: "/version", method: "GET", timeout: 10_000 }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => {
+        try {
+          if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+          resolve(JSON.parse(body) as DaemonVersion);
+        } catch (error) {
+          reject(new Error(`unexpected answer to GET /version: ${(error as Error).message}`));
+        }
+      });
+    });
+    request.on("timeout", () => request.destroy(new Error("no answer within 10 s")));
+    request.on("error", reject);
+    request.end();
+  });
+
+/**
+ * The platform to build for: the daemon's own. The provider would otherwise default to its plugin's
+ * architecture (pulumi/pulumi-docker v5.1.0 provider/provider.go:212-214, `"linux/" +
+ * runtime.GOARCH`), which is wrong for an x86_64 Pulumi under Rosetta driving an arm64 node.
+ */
+export async function daemonPlatform(daemon: DockerDaemon, probe: DaemonProbe = probeDaemon): Promise<string> {
+  let version: DaemonVersion;
+  try {
+    version = await probe(daemon);
+  } catch (error) {
+    throw new DockerSetupError(`cannot reach the Docker daemon at ${daemon.host}: ${(error as Error).message}`);
+  }
+  if (version.Os !== "linux" || !version.Arch) {
+    throw new DockerSetupError(`the Docker daemon at ${daemon.host} runs ${version.Os}/${version.Arch}; the image needs a Linux daemon`);
+  }
+  return `linux/${version.Arch}`;
+}
+
+function onPath(command: string, env: NodeJS.ProcessEnv): boolean {
+  const extensions = process.platform === "win32" ? (env.PATHEXT ?? ".EXE").split(";") : [""];
+  return (env.PATH ?? "").split(path.delimiter).some((dir) =>
+    extensions.some((extension) => {
+      try {
+        accessSync(path.join(dir, command + extension), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
+/**
+ * The provider reads every stored registry credential before any build, pushed or not
+ * (pulumi/pulumi-docker v5.1.0 provider/image.go:170-179, `cfg.GetAllCredentials()`), which runs
+ * `docker-credential-<credsStore> list`; a helper missing from PATH (left behind by an uninstalled
+ * Docker Desktop, or in WSL) fails the build. Per-registry `credHelpers` only warn there.
+ */
+export function checkCredentialStore(env: NodeJS.ProcessEnv = process.env): void {
+  // docker/cli config.Dir(): DOCKER_CONFIG, else ~/.docker.
+  const file = path.join(env.DOCKER_CONFIG || path.join(homedir(), ".docker"), "config.json");
+  if (!existsSync(file)) return;
+  let store: unknown;
+  try {
+    store = (JSON.parse(readFileSync(file, "utf8")) as { credsStore?: unknown }).credsStore;
+  } catch (error) {
+    throw new DockerSetupError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (typeof store !== "string" || store === "") return;
+  const helper = `docker-credential-${store}`;
+  if (!onPath(helper, env)) {
+    throw new DockerSetupError(
+      `${file} sets "credsStore": "${store}" but ${helper} is not on PATH, and the Docker provider runs it before every build: ` +
+        `install it, or remove the "credsStore" line`,
+    );
+  }
+}
