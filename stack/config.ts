@@ -116,6 +116,8 @@ export function loadSettings(config = new pulumi.Config()): Settings {
   if (!quantity.test(settings.postgresStorage)) fail("postgresStorage", "must be a Kubernetes quantity such as 2Gi");
   if (settings.hpaMinReplicas > settings.hpaMaxReplicas) fail("hpaMinReplicas", "must not exceed taskflow:hpaMaxReplicas");
   if (settings.dockerCertPath && !settings.dockerHost) fail("dockerCertPath", "needs taskflow:dockerHost");
+  // The official image's superuser; the API's role must be another, without superuser.
+  if (settings.databaseUser === "postgres") fail("databaseUser", "must not be postgres, PostgreSQL's own superuser");
   // PostgreSQL's default max_connections is 100; every API pod opens up to databasePoolMax.
   const maxPods = settings.autoscaling ? settings.hpaMaxReplicas : settings.apiReplicas;
   if (maxPods * settings.databasePoolMax > 90) {

@@ -1,5 +1,7 @@
 // PostgreSQL: one pod on a Pulumi-managed volume claim (so `pulumi destroy` deletes the data too),
-// reachable as Service `postgres` and only from the pods named in `clients`.
+// reachable as Service `postgres` and only from the pods named in `clients`, which log in as a role
+// without superuser.
+import { readFileSync } from "node:fs";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Resources } from "./config.ts";
@@ -13,14 +15,21 @@ export interface DatabaseArgs {
   storage: string;
   storageClass?: string;
   databaseName: string;
+  /** The clients' login role: it owns the database, and is no superuser. */
   user: string;
   password: pulumi.Input<string>;
+  /** PostgreSQL's own superuser's, needed only to initialise the data directory. */
+  superuserPassword: pulumi.Input<string>;
   resources: Resources;
   /** Labels of the only pods allowed to connect. */
   clients: Record<string, string>;
 }
 
 const postgresUid = 999;
+/** The official image's default superuser (docker-entrypoint.sh: file_env 'POSTGRES_USER' 'postgres'). */
+export const superuser = "postgres";
+const initScripts = "/docker-entrypoint-initdb.d";
+const createAppRole = readFileSync(new URL("postgres/create-app-role.sh", import.meta.url), "utf8");
 const port = 5432;
 // The image's default PGDATA moved with major 18 (/var/lib/postgresql/18/docker); naming it here
 // keeps the data where the claim is mounted whatever the major. A subdirectory, because initdb
@@ -41,7 +50,12 @@ export class Database extends pulumi.ComponentResource {
 
     const credentials = new k8s.core.v1.Secret(
       `${name}-credentials`,
-      { metadata: { namespace, labels }, stringData: { POSTGRES_PASSWORD: args.password } },
+      { metadata: { namespace, labels }, stringData: { POSTGRES_PASSWORD: args.superuserPassword, APP_PASSWORD: args.password } },
+      { parent: this },
+    );
+    const initialisation = new k8s.core.v1.ConfigMap(
+      `${name}-init`,
+      { metadata: { namespace, labels }, data: { "create-app-role.sh": createAppRole } },
       { parent: this },
     );
 
@@ -86,12 +100,13 @@ export class Database extends pulumi.ComponentResource {
                   imagePullPolicy: "IfNotPresent",
                   ports: [{ name: "postgres", containerPort: port }],
                   env: [
-                    { name: "POSTGRES_USER", value: args.user },
+                    { name: "POSTGRES_USER", value: superuser },
                     { name: "POSTGRES_DB", value: args.databaseName },
-                    {
-                      name: "POSTGRES_PASSWORD",
-                      valueFrom: { secretKeyRef: { name: credentials.metadata.name, key: "POSTGRES_PASSWORD" } },
-                    },
+                    ...(["POSTGRES_PASSWORD", "APP_PASSWORD"] as const).map((key) => ({
+                      name: key,
+                      valueFrom: { secretKeyRef: { name: credentials.metadata.name, key } },
+                    })),
+                    { name: "APP_USER", value: args.user },
                     { name: "PGDATA", value: pgdata },
                   ],
                   // The first start runs initdb behind a socket-only server, so TCP answers late.
@@ -101,6 +116,7 @@ export class Database extends pulumi.ComponentResource {
                   resources: args.resources,
                   volumeMounts: [
                     { name: "data", mountPath },
+                    { name: "init", mountPath: initScripts, readOnly: true },
                     // Parallel queries allocate dynamic shared memory here; the runtime's 64 MiB default is tight.
                     { name: "shm", mountPath: "/dev/shm" },
                     ...scratch.volumeMounts,
@@ -109,6 +125,8 @@ export class Database extends pulumi.ComponentResource {
               ],
               volumes: [
                 { name: "data", persistentVolumeClaim: { claimName: claim.metadata.name } },
+                // Executable, so the entrypoint runs it rather than sourcing it into its own shell.
+                { name: "init", configMap: { name: initialisation.metadata.name, defaultMode: 0o555 } },
                 { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "128Mi" } },
                 ...scratch.volumes,
               ],

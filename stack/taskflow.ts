@@ -49,6 +49,7 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
   );
   const namespace = ns.metadata.name;
   const postgresPassword = password("postgres-password", settings.postgresPassword);
+  const superuserPassword = password("postgres-superuser-password", undefined);
   const redisPassword = password("redis-password", settings.redisPassword);
 
   const image = new ApiImage("taskflow-api", {
@@ -70,6 +71,7 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
       databaseName: settings.databaseName,
       user: settings.databaseUser,
       password: postgresPassword,
+      superuserPassword,
       resources: settings.postgresResources,
       clients: apiSelector,
     },

@@ -8,6 +8,21 @@ export const PG_PORT = 5432;
 
 const admin = () => postgres({ host: PG_HOST, port: PG_PORT, username: "postgres", database: "postgres", max: 1, onnotice: () => {} });
 
+/**
+ * The role the service logs in as, as in the cluster: no superuser, owner of its database (so its
+ * migrations run). Created on first use; every test database is given to it.
+ */
+export const APP_ROLE = "taskflow_test_app";
+
+async function ensureAppRole(sql: postgres.Sql) {
+  try {
+    await sql`CREATE ROLE ${sql(APP_ROLE)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`;
+  } catch (error) {
+    // Already there, made by an earlier run or by a test file starting at the same moment.
+    if (!["42710", "23505"].includes((error as { code?: string }).code ?? "")) throw error;
+  }
+}
+
 export interface TestDatabase {
   name: string;
   /** Environment for the service pointing at this database. */
@@ -21,7 +36,8 @@ export async function createTestDatabase(prefix = "taskflow_test"): Promise<Test
   const name = `${prefix}_${randomBytes(5).toString("hex")}`;
   const sql = admin();
   try {
-    await sql`CREATE DATABASE ${sql(name)}`;
+    await ensureAppRole(sql);
+    await sql`CREATE DATABASE ${sql(name)} OWNER ${sql(APP_ROLE)}`;
   } catch (error) {
     throw new Error(`cannot create a test database on PostgreSQL at ${PG_HOST}:${PG_PORT}: ${(error as Error).message}`);
   } finally {
@@ -34,7 +50,7 @@ export async function createTestDatabase(prefix = "taskflow_test"): Promise<Test
       DATABASE_HOST: PG_HOST,
       DATABASE_PORT: String(PG_PORT),
       DATABASE_NAME: name,
-      DATABASE_USER: "postgres",
+      DATABASE_USER: APP_ROLE,
       // Trust authentication here: the value is required by the config but not checked.
       DATABASE_PASSWORD: "test-password-not-a-secret-on-ci",
     },

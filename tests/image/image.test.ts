@@ -209,7 +209,7 @@ describe("service image", () => {
     // Only what must differ here: the superuser the local server trusts and this run's fresh
     // database, a free port on the host network, and a prefix of its own in the shared Redis so
     // the keys it leaves can be found and deleted.
-    const machine = { DATABASE_USER: "postgres", DATABASE_NAME: db.name, PORT: String(port), CACHE_PREFIX: cachePrefix };
+    const machine = { DATABASE_USER: db.env.DATABASE_USER!, DATABASE_NAME: db.name, PORT: String(port), CACHE_PREFIX: cachePrefix };
     const plain = Object.entries({ ...stackEnvironment, ...machine }).filter((entry): entry is [string, string] => entry[1] !== undefined);
     // The stack's Secret also holds REDIS_PASSWORD, but the machine's Redis has no requirepass:
     // ioredis would meet Redis' refusal of the AUTH with a plain-text console warning, not a

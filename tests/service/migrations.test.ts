@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import postgres from "postgres";
 import { readdirSync } from "node:fs";
 import { loadConfig } from "../../service/src/config.ts";
 import { createSql } from "../../service/src/db.ts";
@@ -88,10 +89,23 @@ describe("the task counts kept by triggers", () => {
 
   it("count the rows that were there before the migration", async () => {
     db = await createTestDatabase();
-    await db.sql.file("service/migrations/001_create_tasks.sql");
-    await db.sql`INSERT INTO tasks (title, completed) SELECT 'old ' || i, i % 2 = 0 FROM generate_series(1, 9) AS i`;
-    await db.sql`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
-    await db.sql`INSERT INTO schema_migrations (version) VALUES ('001_create_tasks.sql')`;
+    // As the service's role, which owns what it created, as an earlier version of it would have.
+    const app = postgres({
+      host: db.env.DATABASE_HOST,
+      port: Number(db.env.DATABASE_PORT),
+      database: db.name,
+      username: db.env.DATABASE_USER,
+      max: 1,
+      onnotice: () => {},
+    });
+    try {
+      await app.file("service/migrations/001_create_tasks.sql");
+      await app`INSERT INTO tasks (title, completed) SELECT 'old ' || i, i % 2 = 0 FROM generate_series(1, 9) AS i`;
+      await app`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+      await app`INSERT INTO schema_migrations (version) VALUES ('001_create_tasks.sql')`;
+    } finally {
+      await app.end();
+    }
     await raceInstances(2, 0);
     expect(await db.sql`SELECT sum(total)::int AS total, sum(completed)::int AS completed FROM task_counts`).toEqual([
       { total: 9, completed: 4 },

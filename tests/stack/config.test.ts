@@ -30,6 +30,7 @@ describe("loadSettings", () => {
     [{ "taskflow:apiResources": JSON.stringify({ requests: { cpu: "lots", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } }) }, /taskflow:apiResources needs requests.cpu/],
     [{ "taskflow:postgresStorage": "two gigs" }, /taskflow:postgresStorage must be a Kubernetes quantity/],
     [{ "taskflow:dockerCertPath": "/certs" }, /taskflow:dockerCertPath needs taskflow:dockerHost/],
+    [{ "taskflow:databaseUser": "postgres" }, /^invalid configuration: taskflow:databaseUser must not be postgres, PostgreSQL's own superuser$/],
     [{ "taskflow:autoscaling": "maybe" }, /autoscaling/],
   ])("rejects %j", (overrides, message) => {
     expect(() => settingsWith(overrides)).toThrow(message);

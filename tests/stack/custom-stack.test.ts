@@ -73,7 +73,11 @@ async function deployCustomStack(): Promise<Deployed> {
       nodeAddress: "192.168.59.100",
       nodePortReachable: true,
     },
-    secretValues: [...Object.values(secrets), readFileSync(path.join(daemon.certPath, "key.pem"), "utf8")],
+    secretValues: [
+      ...Object.values(secrets),
+      ...recorded.filter((r) => r.type.startsWith("random:")).map((r) => r.state.result),
+      readFileSync(path.join(daemon.certPath, "key.pem"), "utf8"),
+    ],
   };
 }
 
@@ -93,7 +97,7 @@ describe("a stack with every setting changed", () => {
     expect(stack().resources.find((r) => r.type === "pulumi:providers:kubernetes")!.inputs.context).toBe("demo");
     const [hpa] = objects("kubernetes:autoscaling/v2:HorizontalPodAutoscaler");
     expect([hpa.spec.minReplicas, hpa.spec.maxReplicas, hpa.spec.metrics[0].resource.target.averageUtilization]).toEqual([3, 8, 70]);
-    expect(objects("kubernetes:core/v1:ConfigMap")[0].data).toEqual({
+    expect(objects("kubernetes:core/v1:ConfigMap").find((c) => c.data.PORT).data).toEqual({
       PORT: "5000",
       DATABASE_HOST: "postgres",
       DATABASE_PORT: "5432",
@@ -133,8 +137,9 @@ describe("a stack with every setting changed", () => {
     expect(objects("docker:index/image:Image")[0].build.platform).toBe("linux/arm64");
   });
 
-  it("uses the configured passwords instead of generating any", () => {
-    expect(stack().resources.some((r) => r.type.startsWith("random:"))).toBe(false);
+  it("uses the configured passwords, generating only PostgreSQL's own superuser's", () => {
+    const generated = stack().resources.filter((r) => r.type.startsWith("random:"));
+    expect(generated.map((r) => r.name)).toEqual(["postgres-superuser-password"]);
     const secretsByName = Object.fromEntries(
       stack().resources.filter((r) => r.type === "kubernetes:core/v1:Secret").map((r) => [r.name, unwrap(r.inputs.stringData)]),
     );
@@ -142,7 +147,10 @@ describe("a stack with every setting changed", () => {
       DATABASE_PASSWORD: secrets["taskflow:postgresPassword"],
       REDIS_PASSWORD: secrets["taskflow:redisPassword"],
     });
-    expect(secretsByName["postgres-credentials"]).toEqual({ POSTGRES_PASSWORD: secrets["taskflow:postgresPassword"] });
+    expect(secretsByName["postgres-credentials"]).toEqual({
+      POSTGRES_PASSWORD: generated[0]!.state.result,
+      APP_PASSWORD: secrets["taskflow:postgresPassword"],
+    });
     expect(secretsByName["redis-credentials"]).toEqual({
       "auth.conf": `requirepass "configured redis \\"Jq41\\" 'mZse' \\\\"\n`,
       password: secrets["taskflow:redisPassword"],

@@ -48,6 +48,8 @@ describe("the dev stack", () => {
         "docker:index/image:Image taskflow-api",
         "taskflow:stack:Database postgres",
         "kubernetes:core/v1:Secret postgres-credentials",
+        "kubernetes:core/v1:ConfigMap postgres-init",
+        "random:index/randomPassword:RandomPassword postgres-superuser-password",
         "kubernetes:core/v1:PersistentVolumeClaim postgres-data",
         "kubernetes:apps/v1:Deployment postgres",
         "kubernetes:core/v1:Service postgres",
@@ -87,7 +89,7 @@ describe("the dev stack", () => {
     const api = objects("kubernetes:apps/v1:Deployment").find((d) => d.metadata.name === "taskflow-api");
     expect(api.spec.replicas).toBeUndefined();
     expect(api.spec.template.spec.containers[0].resources).toEqual(defaults.apiResources);
-    const [config] = objects("kubernetes:core/v1:ConfigMap");
+    const config = objects("kubernetes:core/v1:ConfigMap").find((c) => c.data.PORT);
     expect(config.data).toMatchObject({ CACHE_TTL: "300", SEED_TASKS: "1000", STRESS_ENDPOINT: "true", DATABASE_POOL_MAX: "5" });
     const [claim] = objects("kubernetes:core/v1:PersistentVolumeClaim");
     expect(claim.spec).toEqual({ accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "2Gi" } } });
@@ -95,12 +97,11 @@ describe("the dev stack", () => {
     expect(redis.spec.template.spec.containers[0].args.join(" ")).toContain("--maxmemory 128mb --maxmemory-policy allkeys-lru");
   });
 
-  it("generates both passwords and builds on Minikube's daemon for its platform", () => {
+  it("generates the three passwords and builds on Minikube's daemon for its platform", () => {
     const passwords = stack().resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
-    expect(passwords.map((p) => p.inputs)).toEqual([
-      { length: 32, special: false },
-      { length: 32, special: false },
-    ]);
+    expect(passwords.map((p) => [p.name, p.inputs])).toEqual(
+      ["postgres-password", "postgres-superuser-password", "redis-password"].map((name) => [name, { length: 32, special: false }]),
+    );
     expect(stack().cluster.daemon.host).toBe("tcp://192.168.49.2:2376");
     expect(stack().cluster.platform).toBe("linux/amd64");
     expect(stack().cluster.nodeAddress).toBe("192.168.49.2");

@@ -209,7 +209,10 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
             references++;
             expect(named(claims, volume.persistentVolumeClaim.claimName)).toBeDefined();
           }
-          expect(volume.configMap).toBeUndefined();
+          if (volume.configMap) {
+            references++;
+            expect(named(configMaps, volume.configMap.name), `${deployment.metadata.name} volume ${volume.name}`).toBeDefined();
+          }
         }
       }
       expect(references).toBeGreaterThan(5);
@@ -244,8 +247,35 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(config.DATABASE_NAME).toBe(deployed.settings.databaseName);
       expect(config.DATABASE_USER).toBe(deployed.settings.databaseUser);
       const postgres = named(deployments(deployed), "postgres").spec.template.spec.containers[0];
-      const postgresEnv = Object.fromEntries(postgres.env.map((e: any) => [e.name, e.value]));
-      expect([postgresEnv.POSTGRES_DB, postgresEnv.POSTGRES_USER]).toEqual([config.DATABASE_NAME, config.DATABASE_USER]);
+      const postgresEnv = Object.fromEntries(
+        postgres.env.map(({ name, value, valueFrom }: any) => [name, value ?? named(secrets, valueFrom.secretKeyRef.name).stringData[valueFrom.secretKeyRef.key]]),
+      );
+      // The API logs in as the role the init script creates, with the password it is given.
+      expect([postgresEnv.POSTGRES_DB, postgresEnv.APP_USER, postgresEnv.APP_PASSWORD]).toEqual([
+        config.DATABASE_NAME,
+        config.DATABASE_USER,
+        config.DATABASE_PASSWORD,
+      ]);
+    });
+
+    it("keeps PostgreSQL's superuser to PostgreSQL: the API logs in as another role, and never holds the superuser's password", () => {
+      const postgres = named(deployments(deployed), "postgres").spec.template.spec;
+      const container = postgres.containers[0];
+      const env = Object.fromEntries(container.env.map((e: any) => [e.name, e]));
+      expect(env.POSTGRES_USER.value).toBe("postgres");
+      expect(deployed.settings.databaseUser).not.toBe("postgres");
+      const secrets = kind(deployed, "kubernetes:core/v1:Secret");
+      const superuserPassword = named(secrets, env.POSTGRES_PASSWORD.valueFrom.secretKeyRef.name).stringData.POSTGRES_PASSWORD;
+      expect(superuserPassword).not.toBe(env.APP_PASSWORD && named(secrets, env.APP_PASSWORD.valueFrom.secretKeyRef.name).stringData.APP_PASSWORD);
+      const holders = secrets.filter((secret) => Object.values(secret.stringData ?? {}).includes(superuserPassword));
+      expect(holders.map((secret) => secret.metadata.name)).toEqual([env.POSTGRES_PASSWORD.valueFrom.secretKeyRef.name]);
+      // The script that creates the API's role, executable and mounted where the image runs it.
+      const mount = container.volumeMounts.find((m: any) => m.mountPath === "/docker-entrypoint-initdb.d");
+      const volume = postgres.volumes.find((v: any) => v.name === mount.name);
+      expect([mount.readOnly, volume.configMap.defaultMode]).toEqual([true, 0o555]);
+      const script = named(kind(deployed, "kubernetes:core/v1:ConfigMap"), volume.configMap.name).data;
+      expect(Object.keys(script)).toEqual(["create-app-role.sh"]);
+      expect(script["create-app-role.sh"]).toContain('CREATE ROLE :"app_user" LOGIN NOSUPERUSER');
     });
 
     it("builds service/ unpushed with a content-hash tag, and runs that tag without pulling", () => {
