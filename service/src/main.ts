@@ -16,8 +16,17 @@ const logger = createLogger(config.LOG_LEVEL);
 const starting = new AbortController();
 let stop: (() => Promise<void>) | undefined;
 
+let signalled = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
+  // process.on, not once: after once, a second signal meets Node's default action and kills the
+  // process mid-drain, before in-flight writes have invalidated the cache. A repeat changes nothing;
+  // the hard stop is Kubernetes' SIGKILL after terminationGracePeriodSeconds.
+  process.on(signal, () => {
+    if (signalled) {
+      logger.warn({ signal }, "signal received again: still shutting down");
+      return;
+    }
+    signalled = true;
     logger.info({ signal }, "signal received");
     if (!stop) {
       starting.abort();

@@ -1,8 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrationsDir } from "../../service/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, run, runMain, until, waitFor, type Child } from "../helpers/process.ts";
+import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { startTestService } from "../helpers/service.ts";
 
 let child: Child | undefined;
 let db: TestDatabase | undefined;
@@ -48,6 +51,69 @@ describe("the production entry", () => {
     expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["listening", "signal received", "shut down cleanly"]));
     expect(child.stdout()).not.toContain(db.env.DATABASE_PASSWORD);
     child = undefined;
+  });
+});
+
+describe("a second signal during the drain", () => {
+  it("is logged and changes nothing: the write in flight commits, invalidates the cache for every replica, and the process exits 0", async () => {
+    db = await createTestDatabase();
+    const prefix = `taskflow-test-${randomBytes(4).toString("hex")}`;
+    const cacheEnv = { REDIS_HOST: SHARED_REDIS.host, REDIS_PORT: String(SHARED_REDIS.port), CACHE_PREFIX: prefix };
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    child = runMain({ ...db.env, ...cacheEnv, PORT: String(port) });
+    await until(async () => {
+      const res = await fetch(`${url}/ready`).catch(() => undefined);
+      return res?.status === 200 && ((await res.json()) as { cache: string }).cache === "connected";
+    }, "the service to be ready with its cache connected", 30_000);
+    const created = await fetch(`${url}/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"title":"before"}' });
+    const { id } = (await created.json()) as { id: number };
+    await until(async () => (await fetch(`${url}/tasks/${id}`)).headers.get("x-cache") === "HIT", "the task to be cached");
+    const other = await startTestService({ ...db.env, ...cacheEnv });
+    const redis = sharedRedis();
+    // The PATCH waits on a row lock the test holds, so it is still in flight when both signals come.
+    let locked!: () => void;
+    let release!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const lock = db.sql.begin(async (tx) => {
+      await tx`SELECT id FROM tasks WHERE id = ${id} FOR UPDATE`;
+      locked();
+      await released;
+    });
+    try {
+      await isLocked;
+      const patch = fetch(`${url}/tasks/${id}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: '{"title":"after"}' }).then(
+        (res) => res.status,
+        (error: Error) => error.message,
+      );
+      await until(
+        async () => (await db!.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${db!.name} AND wait_event_type = 'Lock'`).length > 0,
+        "the PATCH to wait on the lock",
+      );
+      child.proc.kill("SIGTERM");
+      await until(() => child!.stdout().includes("shutting down"), "the drain to begin");
+      child.proc.kill("SIGTERM");
+      child.proc.kill("SIGINT");
+      // Time for a process that the repeated signals would kill to die of them.
+      await new Promise((r) => setTimeout(r, 500));
+      release();
+      await lock;
+      expect(await patch).toBe(200);
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+      expect(child.stdout()).toContain("signal received again");
+      // Another replica on the same Redis reads the committed row, not the entry from before it.
+      const read = await other.request(`/tasks/${id}`);
+      expect(((await read.json()) as { title: string }).title).toBe("after");
+      child = undefined;
+    } finally {
+      release();
+      await lock;
+      await other.stop();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
   });
 });
 
