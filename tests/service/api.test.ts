@@ -217,6 +217,8 @@ describe("GET /tasks", () => {
     "offset=x",
     "priority=low&priority=high",
     "sort=title",
+    "=1",
+    "limit=5&=x",
   ])("answers 400 for %s", async (query) => {
     const res = await api.request(`/tasks?${query}`);
     expect(res.status).toBe(400);
@@ -320,6 +322,42 @@ describe("the HTTP envelope", () => {
       const res = await api.request("/tasks", { method: "POST", headers: { "content-type": type }, body: '{"title":"typed"}' });
       expect(res.status, type).toBe(201);
     }
+  });
+
+  it.each(["application/json ; charset=utf-8", "application/json\t;\tcharset=UTF-8", 'application/json; charset="utf-8"', "application/json;"])(
+    "accepts %j, white space before the semicolon and a quoted charset as RFC 9110 allows",
+    async (type) => {
+      const res = await api.request("/tasks", { method: "POST", headers: { "content-type": type }, body: '{"title":"spaced"}' });
+      expect(res.status).toBe(201);
+      expect(await res.json()).toMatchObject({ title: "spaced" });
+    },
+  );
+
+  it.each(["application/json; charset=iso-8859-1", 'application/json; charset="latin1"', "application/json; charset=utf-16"])(
+    "refuses %j with 415 rather than decode it as UTF-8, and stores nothing",
+    async (type) => {
+      const body = Buffer.from('{"title":"caf\xe9"}', "latin1");
+      const res = await api.request("/tasks", { method: "POST", headers: { "content-type": type }, body });
+      expect(res.status).toBe(415);
+      expect(await res.json()).toEqual({ error: "Content-Type charset must be utf-8" });
+      expect(await db.sql`SELECT count(*)::int AS n FROM tasks`).toEqual([{ n: 0 }]);
+    },
+  );
+
+  it.each([
+    ["a byte that is never UTF-8", [0xff]],
+    ["a truncated sequence", [0xc3]],
+    ["an encoded surrogate", [0xed, 0xa0, 0x80]],
+    ["an overlong encoding", [0xc0, 0xaf]],
+  ])("refuses a body with %s with 400 rather than store U+FFFD, on POST and PATCH", async (_name, bytes) => {
+    const task = await create({ title: "unchanged" });
+    const body = Buffer.concat([Buffer.from('{"title":"bad '), Buffer.from(bytes), Buffer.from('"}')]);
+    for (const [method, path] of [["POST", "/tasks"], ["PATCH", `/tasks/${task.id}`]]) {
+      const res = await api.request(path!, { method, headers: { "content-type": "application/json" }, body });
+      expect(res.status, method).toBe(400);
+      expect(await res.json()).toEqual({ error: "Request body is not valid UTF-8" });
+    }
+    expect(await db.sql`SELECT title FROM tasks`).toEqual([{ title: "unchanged" }]);
   });
 
   it("sends the API security headers on every kind of answer", async () => {

@@ -3,6 +3,7 @@ import type { Cache } from "../cache.ts";
 import type { TasksRepository } from "../tasks-repository.ts";
 import { ErrorBody, ListQuery, Task, TaskCreate, TaskId, TaskList, TaskPatch } from "../schemas.ts";
 import { cachedJson, jsonContent, errorResponses, validationHook } from "./openapi.ts";
+import { jsonBody, noEmptyQueryNames } from "./request-checks.ts";
 
 // A page is cached as a hit answers it, ending in "from_cache":true}, and sent as it comes from
 // Redis. A page just read from PostgreSQL has its last field rewritten, never parsed again.
@@ -17,6 +18,7 @@ const listRoute = createRoute({
   method: "get",
   path: "/tasks",
   summary: "List tasks, newest first, with whole-table counts",
+  middleware: [noEmptyQueryNames] as const,
   request: { query: ListQuery },
   responses: { 200: { description: "A page of tasks", ...jsonContent(TaskList) }, ...errorResponses },
 });
@@ -33,6 +35,7 @@ const createTaskRoute = createRoute({
   method: "post",
   path: "/tasks",
   summary: "Create a task",
+  middleware: [jsonBody] as const,
   request: { body: { required: true, ...jsonContent(TaskCreate) } },
   responses: { 201: { description: "The created task; Location names it", ...jsonContent(Task) }, ...errorResponses },
 });
@@ -41,6 +44,7 @@ const patchRoute = createRoute({
   method: "patch",
   path: "/tasks/{id}",
   summary: "Change some fields of a task",
+  middleware: [jsonBody] as const,
   request: { params: TaskId, body: { required: true, ...jsonContent(TaskPatch) } },
   responses: { 200: { description: "The updated task", ...jsonContent(Task) }, 404: notFound, ...errorResponses },
 });
