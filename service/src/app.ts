@@ -32,23 +32,32 @@ export interface AppDeps {
   draining: () => boolean;
 }
 
+/** The metric sample and log line of one answer: the app's, and those refused before it (server.ts). */
+export function requestRecorder(metrics: Metrics, logger: Logger) {
+  const requestLog = requestLogger(logger);
+  return (method: string, path: string, endpoint: string, status: number, seconds: number) => {
+    metrics.observeRequest(method, endpoint, status, seconds);
+    requestLog.info({ method, path, route: endpoint, status, duration_ms: +(seconds * 1000).toFixed(3) }, "request");
+  };
+}
+
 export function createApp(deps: AppDeps) {
   const { tasks, cache, metrics, logger } = deps;
   const app = new OpenAPIHono();
-  const requestLog = requestLogger(logger);
+  const recordRequest = requestRecorder(metrics, logger);
 
   app.use(async (c, next) => {
     const started = process.hrtime.bigint();
     await next();
+    // Hono answers HEAD with the GET route's answer less its body (hono/dist/hono-base.js:262),
+    // and the length @hono/node-server would have taken from that body goes with it. RFC 9110
+    // §9.3.2: HEAD gets the header fields GET would, Content-Length included.
+    if (c.req.method === "HEAD") c.header("Content-Length", String((await c.res.clone().arrayBuffer()).byteLength));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // Route templates, not raw paths, keep metric label sets bounded.
     const route = routePath(c);
     const endpoint = c.res.status === 404 && route === "/*" ? "unmatched" : route;
-    metrics.observeRequest(c.req.method, endpoint, c.res.status, seconds);
-    requestLog.info(
-      { method: c.req.method, path: c.req.path, route: endpoint, status: c.res.status, duration_ms: +(seconds * 1000).toFixed(3) },
-      "request",
-    );
+    recordRequest(c.req.method, c.req.path, endpoint, c.res.status, seconds);
   });
   // Only the methods that carry a body pay for checking it: bodyLimit reads c.req.raw.body, which
   // makes @hono/node-server build a whole Request (headers, AbortSignal) that a GET never needs.

@@ -9,6 +9,8 @@ export type CacheState = "disabled" | "connected" | "unavailable";
 
 export interface Cache {
   readonly state: CacheState;
+  /** The state as /ready reports it: connected only if Redis answers a PING within the reads' timeout. */
+  check(): Promise<CacheState>;
   /**
    * Returns the JSON text of the cached value for key, or loads the value, stores its JSON text
    * and returns that. Text, not a value: a hit is answered as it comes from Redis, without parsing
@@ -32,6 +34,7 @@ const toJson = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 export const disabledCache: Cache = {
   state: "disabled",
+  check: async () => "disabled",
   read: async (_key, load) => ({ json: toJson(await load()), outcome: "BYPASS" }),
   invalidate: async () => {},
   close: async () => {},
@@ -174,6 +177,10 @@ export function createRedisCache(
     get state(): CacheState {
       return redis.status === "ready" ? "connected" : "unavailable";
     },
+
+    // A stalled Redis (frozen, or a partition dropping packets) leaves ioredis' status "ready".
+    check: () =>
+      redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve("unavailable"),
 
     async read(key, load) {
       if (!(await usable())) return { json: toJson(await load()), outcome: "BYPASS" };

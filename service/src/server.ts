@@ -1,10 +1,10 @@
 // Start-up and shutdown: wait for PostgreSQL, migrate and seed, listen; on stop, drain and close.
-import { serve, type Http2Bindings, type HttpBindings } from "@hono/node-server";
-import { Server as NetServer, type AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import { getRequestListener, RequestError, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
+import { createServer, type IncomingMessage } from "node:http";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createApp } from "./app.ts";
+import { createApp, requestRecorder } from "./app.ts";
 import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
 import type { Config } from "./config.ts";
 import { activeConnections, createSql } from "./db.ts";
@@ -82,18 +82,62 @@ export async function startService(
   let handlersIdle: (() => void) | undefined;
   const fetch = async (request: Request, env: HttpBindings | Http2Bindings) => {
     handlers++;
-    for (const [name, value] of SECURITY_HEADERS) env.outgoing.setHeader(name, value);
     try {
       return await app.fetch(request, env);
     } finally {
       // Decided when the answer goes out, not when the request came in: a request already in
-      // flight when draining began must also close its keep-alive connection.
-      if (draining) env.outgoing.setHeader("Connection", "close");
+      // flight when draining began must also close its keep-alive connection. So must an answer
+      // sent before its request's body has all arrived (413, or 404/415/400 before a slow body
+      // ends): kept alive, @hono/node-server would give the rest of the body 500 ms to arrive and
+      // then destroy the connection (DRAIN_TIMEOUT_MS in @hono/node-server/dist/index.mjs:839-866),
+      // under the client's next request. With Connection: close Node ends the connection after
+      // the answer (resOnFinish in lib/_http_server.js), and the client sends its next one elsewhere.
+      if (draining || !env.incoming.complete) env.outgoing.setHeader("Connection", "close");
       if (--handlers === 0) handlersIdle?.();
     }
   };
 
-  const server = serve({ fetch, port: config.PORT, hostname: options.hostname }) as Server;
+  // A request @hono/node-server cannot turn into a Request (no Host: it has no default hostname
+  // here; a Host or target that is not a valid URL) never reaches fetch: without errorHandler it
+  // is answered with a bare 400 (@hono/node-server/dist/index.mjs:604-637, 1083-1090). It calls
+  // errorHandler synchronously inside the listener call below, which is how it knows `arriving`.
+  const recordRequest = requestRecorder(metrics, logger);
+  let arriving: IncomingMessage | undefined;
+  const refuse = (error: unknown) => {
+    if (!(error instanceof RequestError) || !arriving) {
+      logger.error({ err: error }, "unhandled error");
+      return Response.json({ error: "Internal server error" }, { status: 500 });
+    }
+    // Refused before any work was done: there is nothing to time.
+    recordRequest(arriving.method ?? "", (arriving.url ?? "").split("?")[0]!, "unmatched", 400, 0);
+    // The library's messages are fixed texts ("Missing host header", "Invalid host header", ...).
+    return Response.json({ error: error.message }, { status: 400, headers: { Connection: "close" } });
+  };
+  const listener = getRequestListener(fetch, { errorHandler: refuse });
+  const server = createServer(
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own before any listener
+    // sees it (requireHostHeader, https://nodejs.org/api/http.html#httpcreateserveroptions-requestlistener);
+    // off, so that refuse() answers it, and an HTTP/1.0 one, like every other error.
+    { requireHostHeader: false },
+    (incoming, outgoing) => {
+      // On every answer, also those @hono/node-server writes itself.
+      for (const [name, value] of SECURITY_HEADERS) outgoing.setHeader(name, value);
+      arriving = incoming;
+      void listener(incoming, outgoing);
+      arriving = undefined;
+    },
+  );
+  // http.Server#closeIdleConnections closes only connections whose parser is between messages
+  // (ConnectionsList::Idle in Node's src/node_http_parser.cc: last_message_start_ == 0), which a
+  // connection that has not sent a request yet is not: its clock runs from the connection, for
+  // headersTimeout. Tracked here so that shutdown closes those too, if they have sent no byte at
+  // all, instead of waiting the grace period for them.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.listen(config.PORT, options.hostname);
   try {
     await once(server, "listening");
   } catch (error) {
@@ -121,6 +165,7 @@ export async function startService(
         // keep-alive timeout would have, rather than holding the shutdown for that long.
         await sleep(Math.min(KEEP_ALIVE_LINGER_MS, config.SHUTDOWN_GRACE_SECONDS * 1000));
         server.closeIdleConnections();
+        for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
         await closed;
         // http.Server's own close also stops its connections-checking timer, which the net.Server
         // close above leaves running; the server has already stopped, hence the ignored error.
