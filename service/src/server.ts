@@ -116,8 +116,9 @@ export async function startService(
   const listener = getRequestListener(fetch, { errorHandler: refuse });
   const server = createServer(
     // Node answers an HTTP/1.1 request without Host with a bare 400 of its own before any listener
-    // sees it (requireHostHeader, https://nodejs.org/api/http.html#httpcreateserveroptions-requestlistener);
-    // off, so that refuse() answers it, and an HTTP/1.0 one, like every other error.
+    // sees it (parserOnIncoming in Node's lib/_http_server.js; requireHostHeader,
+    // https://nodejs.org/api/http.html#httpcreateserveroptions-requestlistener), and not through
+    // 'clientError': off, so that refuse() answers it, and an HTTP/1.0 one, like every other error.
     { requireHostHeader: false },
     (incoming, outgoing) => {
       // On every answer, also those @hono/node-server writes itself.
