@@ -23,9 +23,19 @@ export const errorResponses = {
   503: { description: "Database unavailable", ...jsonContent(ErrorBody) },
 } as const;
 
+// Hono's query parser drops a parameter whose name is empty (hono/dist/utils/url.js:193), so a
+// strict query schema never sees `?=1`: looked for in the URL itself.
+const hasEmptyQueryName = (url: string) => {
+  const query = url.indexOf("?");
+  return query !== -1 && `&${url.slice(query + 1)}`.includes("&=");
+};
+
 // Every validation failure answers the same shape: one entry per bad field.
 export const validationHook: Hook<unknown, never, string, unknown> = (result, c) => {
-  if (result.success) return;
+  if (result.success) {
+    if (result.target !== "query" || !hasEmptyQueryName(c.req.url)) return;
+    return c.json({ error: "Validation failed", details: [{ field: "", message: "unknown query parameter" }] }, 400);
+  }
   const details = result.error.issues.map((issue) => ({
     field: issue.code === "unrecognized_keys" ? issue.keys.join(", ") : issue.path.join(".") || "body",
     message: issue.message,
