@@ -25,6 +25,8 @@ const apiUid = 1000;
 
 export class Api extends pulumi.ComponentResource {
   readonly nodePort: pulumi.Output<number>;
+  /** The port the pods serve HTTP (and /metrics) on. */
+  readonly port: number;
 
   constructor(name: string, args: ApiArgs, opts?: pulumi.ComponentResourceOptions) {
     super("taskflow:stack:Api", name, {}, opts);
@@ -43,6 +45,8 @@ export class Api extends pulumi.ComponentResource {
       if (error instanceof ConfigError) throw new pulumi.RunError(`taskflow-api ${error.message}`);
       throw error;
     }
+
+    this.port = parsed.PORT;
 
     // Auto-named: a changed setting yields a new name, which rolls the Deployment.
     const config = new k8s.core.v1.ConfigMap(`${name}-config`, { metadata: { namespace, labels }, data: plain }, { parent: this });

@@ -32,6 +32,9 @@ export const defaults = {
   apiResources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } } as Resources,
   postgresResources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } } as Resources,
   redisResources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "200m", memory: "192Mi" } } as Resources,
+  monitoring: false,
+  prometheusImage: "prom/prometheus:v2.53.4",
+  grafanaImage: "grafana/grafana:12.4.0",
 };
 
 export type Settings = typeof defaults & {
@@ -110,6 +113,9 @@ export function loadSettings(config = new pulumi.Config()): Settings {
     apiResources: resources(config, "apiResources"),
     postgresResources: resources(config, "postgresResources"),
     redisResources: resources(config, "redisResources"),
+    monitoring: flag("monitoring"),
+    prometheusImage: text("prometheusImage"),
+    grafanaImage: text("grafanaImage"),
     postgresPassword: config.getSecret("postgresPassword"),
     redisPassword: config.getSecret("redisPassword"),
   };

@@ -11,6 +11,7 @@ import type { ClusterTarget } from "./cluster.ts";
 import type { Settings } from "./config.ts";
 import { Database } from "./database.ts";
 import { ApiImage } from "./image.ts";
+import { Monitoring } from "./monitoring.ts";
 import { selectorLabels } from "./pod.ts";
 
 export const serviceDirectory = fileURLToPath(new URL("../service", import.meta.url));
@@ -19,6 +20,10 @@ export interface TaskflowOutputs {
   url: pulumi.Output<string>;
   namespace: pulumi.Output<string>;
   curl: pulumi.Output<string>;
+  /** With taskflow:monitoring only. */
+  grafanaUrl?: pulumi.Output<string>;
+  prometheusUrl?: pulumi.Output<string>;
+  grafanaAdminPassword?: pulumi.Output<string>;
 }
 
 /** Config value if set (already a secret), else a generated one; both stay secrets end to end. */
@@ -115,5 +120,23 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
         `running and use the URL it prints`,
     );
   }
-  return { url, namespace, curl: pulumi.interpolate`curl -s "${url}/tasks?limit=3"` };
+  const outputs: TaskflowOutputs = { url, namespace, curl: pulumi.interpolate`curl -s "${url}/tasks?limit=3"` };
+  if (settings.monitoring) {
+    const monitoring = new Monitoring(
+      "monitoring",
+      {
+        namespace,
+        namespaceName: settings.namespace,
+        api: { selector: apiSelector, port: api.port },
+        hpaMaxReplicas: settings.autoscaling ? settings.hpaMaxReplicas : undefined,
+        prometheusImage: settings.prometheusImage,
+        grafanaImage: settings.grafanaImage,
+      },
+      inCluster,
+    );
+    outputs.grafanaUrl = pulumi.interpolate`http://${host}:${monitoring.grafanaNodePort}`;
+    outputs.prometheusUrl = pulumi.interpolate`http://${host}:${monitoring.prometheusNodePort}`;
+    outputs.grafanaAdminPassword = monitoring.grafanaAdminPassword;
+  }
+  return outputs;
 }

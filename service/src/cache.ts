@@ -79,7 +79,7 @@ const BUMP_RETRY_MS = 200;
 export function createRedisCache(
   config: Pick<Config, "REDIS_HOST" | "REDIS_PORT" | "REDIS_PASSWORD" | "CACHE_TTL" | "CACHE_PREFIX">,
   logger: Logger,
-  onOutcome: (outcome: "HIT" | "MISS") => void = () => {},
+  onOutcome: (outcome: CacheOutcome) => void = () => {},
 ): Cache {
   const redis = new Redis({
     host: config.REDIS_HOST,
@@ -183,7 +183,10 @@ export function createRedisCache(
       redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve("unavailable"),
 
     async read(key, load) {
-      if (!(await usable())) return { json: toJson(await load()), outcome: "BYPASS" };
+      if (!(await usable())) {
+        onOutcome("BYPASS");
+        return { json: toJson(await load()), outcome: "BYPASS" };
+      }
       let gen: string;
       try {
         // The Buffer variant: the entry's bytes go to the response as they are, never decoded.
@@ -194,6 +197,7 @@ export function createRedisCache(
         }
         gen = found.gen;
       } catch {
+        onOutcome("BYPASS");
         return { json: toJson(await load()), outcome: "BYPASS" };
       }
       onOutcome("MISS");

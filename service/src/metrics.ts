@@ -1,12 +1,17 @@
 // Prometheus metrics under the seed's names, so its Grafana dashboard keeps working.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { CacheOutcome, CacheState } from "./cache.ts";
 
 export interface MetricsSources {
   /** Whole-table task counts, read at scrape time. */
   taskCounts(): Promise<{ total: number; completed: number }>;
   /** This process's open PostgreSQL connections. */
   activeConnections(): Promise<number>;
+  /** What /ready reports of the cache. */
+  cacheState(): CacheState;
 }
+
+const cacheStates: CacheState[] = ["connected", "unavailable", "disabled"];
 
 export function createMetrics() {
   const registry = new Registry();
@@ -31,9 +36,26 @@ export function createMetrics() {
     help: "Reads that went to PostgreSQL although the cache is on",
     registers: [registry],
   });
+  const cacheBypasses = new Counter({
+    name: "cache_bypasses_total",
+    help: "Reads that went around the cache to PostgreSQL because Redis was unreachable or too slow (X-Cache: BYPASS with the cache on)",
+    registers: [registry],
+  });
+  // One series per state, the current one at 1: a state set, so an alert can match the state by name.
+  const cacheState = new Gauge({
+    name: "cache_state",
+    help: "The cache as GET /ready reports it: 1 for the current state (connected, unavailable or disabled)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+  });
   const tasksTotal = new Gauge({ name: "tasks_total", help: "Tasks in the database", registers: [registry] });
   const tasksCompleted = new Gauge({ name: "tasks_completed", help: "Completed tasks", registers: [registry] });
   const tasksPending = new Gauge({ name: "tasks_pending", help: "Pending tasks", registers: [registry] });
+  const databaseReachable = new Gauge({
+    name: "database_reachable",
+    help: "1 when PostgreSQL answered this scrape's queries (the task counts), 0 when it did not",
+    registers: [registry],
+  });
   const connections = new Gauge({
     name: "database_connections_active",
     help: "Open PostgreSQL connections of this process",
@@ -46,8 +68,8 @@ export function createMetrics() {
       requests.inc({ method, endpoint, status: String(status) });
       duration.observe({ method, endpoint }, seconds);
     },
-    observeCache(outcome: "HIT" | "MISS") {
-      (outcome === "HIT" ? cacheHits : cacheMisses).inc();
+    observeCache(outcome: CacheOutcome) {
+      (outcome === "HIT" ? cacheHits : outcome === "MISS" ? cacheMisses : cacheBypasses).inc();
     },
     /** Refreshes the gauges that need the database; a failure leaves their last values. */
     async render(sources: MetricsSources): Promise<string> {
@@ -57,7 +79,10 @@ export function createMetrics() {
         tasksCompleted.set(counts.value.completed);
         tasksPending.set(counts.value.total - counts.value.completed);
       }
+      databaseReachable.set(counts.status === "fulfilled" ? 1 : 0);
       if (open.status === "fulfilled") connections.set(open.value);
+      const state = sources.cacheState();
+      for (const each of cacheStates) cacheState.set({ state: each }, each === state ? 1 : 0);
       return registry.metrics();
     },
   };

@@ -69,7 +69,7 @@ export async function startService(
     tasks,
     cache,
     metrics,
-    metricsSources: { taskCounts: tasks.counts, activeConnections: () => activeConnections(sql) },
+    metricsSources: { taskCounts: tasks.counts, activeConnections: () => activeConnections(sql), cacheState: () => cache.state },
     logger,
     stressEndpoint: config.STRESS_ENDPOINT,
     draining: () => draining,
