@@ -53,6 +53,8 @@ export type Settings = typeof defaults & {
   /** Set with `pulumi config set --secret`; generated when unset. */
   postgresPassword?: pulumi.Output<string>;
   redisPassword?: pulumi.Output<string>;
+  /** Grafana's admin password (with taskflow:monitoring). */
+  grafanaPassword?: pulumi.Output<string>;
 };
 
 function fail(key: string, problem: string): never {
@@ -118,6 +120,7 @@ export function loadSettings(config = new pulumi.Config()): Settings {
     grafanaImage: text("grafanaImage"),
     postgresPassword: config.getSecret("postgresPassword"),
     redisPassword: config.getSecret("redisPassword"),
+    grafanaPassword: config.getSecret("grafanaPassword"),
   };
   if (!quantity.test(settings.postgresStorage)) fail("postgresStorage", "must be a Kubernetes quantity such as 2Gi");
   if (settings.hpaMinReplicas > settings.hpaMaxReplicas) fail("hpaMinReplicas", "must not exceed taskflow:hpaMaxReplicas");

@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { dump, load } from "js-yaml";
 import { hardenedPodSpec, scratchDirectories, selectorLabels, workloadLabels } from "./pod.ts";
 
@@ -124,6 +123,8 @@ export interface MonitoringArgs {
   hpaMaxReplicas?: number;
   prometheusImage: string;
   grafanaImage: string;
+  /** Grafana's admin password, a secret. */
+  grafanaPassword: pulumi.Input<string>;
 }
 
 // CoreDNS, which both resolve names through (Minikube and kubeadm label it k8s-app=kube-dns).
@@ -143,7 +144,7 @@ const dnsEgress: k8s.types.input.networking.v1.NetworkPolicyEgressRule = {
 export class Monitoring extends pulumi.ComponentResource {
   readonly prometheusNodePort: pulumi.Output<number>;
   readonly grafanaNodePort: pulumi.Output<number>;
-  /** Grafana's admin password: generated, a Pulumi secret. */
+  /** Grafana's admin password, a Pulumi secret. */
   readonly grafanaAdminPassword: pulumi.Output<string>;
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -263,8 +264,7 @@ export class Monitoring extends pulumi.ComponentResource {
     const { namespace } = args;
     const labels = workloadLabels("grafana", "monitoring");
     const selector = selectorLabels("grafana");
-    // Alphanumeric, as the other generated passwords (see taskflow.ts).
-    const password = new random.RandomPassword("grafana-admin-password", { length: 32, special: false }, { parent: this }).result;
+    const password = pulumi.secret(args.grafanaPassword);
     const admin = new k8s.core.v1.Secret(
       "grafana-admin",
       { metadata: { namespace, labels }, stringData: { password } },
@@ -377,6 +377,6 @@ export class Monitoring extends pulumi.ComponentResource {
       },
       { parent: this, deleteBeforeReplace: true },
     );
-    return { password: pulumi.secret(password), nodePort: service.spec.ports.apply((ports) => ports[0]!.nodePort) };
+    return { password, nodePort: service.spec.ports.apply((ports) => ports[0]!.nodePort) };
   }
 }

@@ -131,6 +131,7 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
         hpaMaxReplicas: settings.autoscaling ? settings.hpaMaxReplicas : undefined,
         prometheusImage: settings.prometheusImage,
         grafanaImage: settings.grafanaImage,
+        grafanaPassword: password("grafana-admin-password", settings.grafanaPassword),
       },
       inCluster,
     );

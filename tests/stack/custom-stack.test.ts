@@ -22,7 +22,11 @@ Object.assign(process.env, {
   DOCKER_CONFIG: mkdtempSync(path.join(tmpdir(), "taskflow-docker-config-")),
 });
 // The Redis one has what an unquoted redis.conf line would break on: spaces, quotes, a backslash.
-const secrets = { "taskflow:postgresPassword": "configured-pg-Vb62qTnw", "taskflow:redisPassword": `configured redis "Jq41" 'mZse' \\` };
+const secrets = {
+  "taskflow:postgresPassword": "configured-pg-Vb62qTnw",
+  "taskflow:redisPassword": `configured redis "Jq41" 'mZse' \\`,
+  "taskflow:grafanaPassword": "configured-grafana-Ht83pWq",
+};
 const resources = (cpu: string, memory: string, cpuLimit: string) =>
   JSON.stringify({ requests: { cpu, memory }, limits: { cpu: cpuLimit, memory } });
 const config: Record<string, string> = {
@@ -55,6 +59,9 @@ const config: Record<string, string> = {
   "taskflow:apiResources": resources("200m", "300Mi", "1"),
   "taskflow:postgresResources": resources("300m", "600Mi", "1500m"),
   "taskflow:redisResources": resources("70m", "100Mi", "300m"),
+  "taskflow:monitoring": "true",
+  "taskflow:prometheusImage": "prom/prometheus:v2.53.3",
+  "taskflow:grafanaImage": "grafana/grafana:12.3.0",
 };
 
 async function deployCustomStack(): Promise<Deployed> {
@@ -128,6 +135,11 @@ describe("a stack with every setting changed", () => {
       resources: { requests: { storage: "5Gi" } },
     });
     expect(objects("docker:index/image:Image")[0].build.args).toEqual({ NODE_IMAGE: "node:22-bookworm-slim" });
+    expect(deployment("prometheus").spec.template.spec.containers[0].image).toBe("prom/prometheus:v2.53.3");
+    expect(deployment("grafana").spec.template.spec.containers[0].image).toBe("grafana/grafana:12.3.0");
+    const prometheusConfig = objects("kubernetes:core/v1:ConfigMap").find((c) => c.data["prometheus.yml"]).data;
+    expect(prometheusConfig["prometheus.yml"]).toContain("taskflow-api-pods.tf-demo.svc");
+    expect(prometheusConfig["alerts.yml"]).toContain("count(up{job=\"taskflow-api\"}) >= 8");
     expect(stack().outputs.url.value).toBe("http://192.168.59.100:31500");
   });
 
@@ -151,6 +163,7 @@ describe("a stack with every setting changed", () => {
       POSTGRES_PASSWORD: generated[0]!.state.result,
       APP_PASSWORD: secrets["taskflow:postgresPassword"],
     });
+    expect(secretsByName["grafana-admin"]).toEqual({ password: secrets["taskflow:grafanaPassword"] });
     expect(secretsByName["redis-credentials"]).toEqual({
       "auth.conf": `requirepass "configured redis \\"Jq41\\" 'mZse' \\\\"\n`,
       password: secrets["taskflow:redisPassword"],

@@ -105,16 +105,20 @@ export interface Settled {
   secret: boolean;
 }
 
-export type StackOutputs = Record<"url" | "namespace" | "curl", pulumi.Output<string>>;
+/** The monitoring ones only with taskflow:monitoring (undefined otherwise, which Pulumi does not export). */
+export type StackOutputs = Record<"url" | "namespace" | "curl", pulumi.Output<string>> &
+  Partial<Record<"grafanaUrl" | "prometheusUrl" | "grafanaAdminPassword", pulumi.Output<string>>>;
+
+export type SettledOutputs = Record<"url" | "namespace" | "curl", Settled> & Partial<Record<"grafanaUrl" | "prometheusUrl" | "grafanaAdminPassword", Settled>>;
 
 /** Resolves the stack outputs, then waits for every pending registration so the record is complete. */
-export async function settle(outputs: StackOutputs): Promise<Record<keyof StackOutputs, Settled>> {
+export async function settle(outputs: StackOutputs): Promise<SettledOutputs> {
   const entries = await Promise.all(
-    Object.entries(outputs).map(async ([key, output]) => {
+    Object.entries(outputs).filter((entry): entry is [string, pulumi.Output<string>] => entry[1] !== undefined).map(async ([key, output]) => {
       const value = await new Promise<string>((resolve) => output.apply(resolve));
       return [key, { value, secret: await pulumi.isSecret(output) }] as const;
     }),
   );
   await pulumi.runtime.disconnect();
-  return Object.fromEntries(entries) as Record<keyof StackOutputs, Settled>;
+  return Object.fromEntries(entries) as SettledOutputs;
 }

@@ -18,12 +18,12 @@ import { hashBuildContext } from "../../stack/build-context.ts";
 import type { ClusterTarget } from "../../stack/cluster.ts";
 import type { Settings } from "../../stack/config.ts";
 import { serviceDirectory } from "../../stack/taskflow.ts";
-import { isSecretWrapper, mockNodePort, unwrap, type Recorded, type Settled } from "./harness.ts";
+import { isSecretWrapper, mockNodePort, unwrap, type Recorded, type SettledOutputs } from "./harness.ts";
 import { checkRestricted } from "./pod-security.ts";
 
 export interface Deployed {
   resources: Recorded[];
-  outputs: Record<"url" | "namespace" | "curl", Settled>;
+  outputs: SettledOutputs;
   settings: Settings;
   cluster: ClusterTarget;
   /** Plaintext of every secret the stack was given or generated. */
@@ -56,6 +56,13 @@ function kubeObjects(deployed: Deployed, type?: string) {
 const kind = (deployed: Deployed, k: string) => kubeObjects(deployed, k).map(({ object }) => object);
 const deployments = (deployed: Deployed) => kind(deployed, "kubernetes:apps/v1:Deployment");
 const named = (objects: any[], name: string) => objects.find((o) => o.metadata.name === name);
+/** What taskflow:monitoring adds: workloads, and Services with the workload they select. */
+const monitoringDeployments = ["grafana", "prometheus"];
+const monitoringServices: Record<string, string> = { grafana: "grafana", prometheus: "prometheus", "taskflow-api-pods": "taskflow-api" };
+/** Probe paths of the monitoring images (Prometheus' and Grafana's health endpoints). */
+const monitoringProbePaths: Record<string, string[]> = { prometheus: ["/-/ready", "/-/healthy"], grafana: ["/api/health"] };
+/** The only output that may be, and must be, a secret. */
+const secretOutputs = ["grafanaAdminPassword"];
 const containsAll = (labels: Record<string, string> = {}, subset: Record<string, string> = {}) =>
   Object.keys(subset).length > 0 && Object.entries(subset).every(([key, value]) => labels[key] === value);
 
@@ -90,7 +97,7 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
 
   describe("every stack", () => {
     it("runs every pod within the Pod Security Standards restricted profile", () => {
-      expect(deployments(deployed)).toHaveLength(3);
+      expect(deployments(deployed)).toHaveLength(deployed.settings.monitoring ? 3 + monitoringDeployments.length : 3);
       for (const deployment of deployments(deployed)) {
         const { spec, metadata } = deployment.spec.template;
         expect({ deployment: deployment.metadata.name, violations: checkRestricted(spec, metadata) }).toEqual({
@@ -127,6 +134,10 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
         expect(isSecretWrapper(record.inputs.stringData), `${record.name} stringData is a secret`).toBe(true);
       }
       for (const [name, output] of Object.entries(deployed.outputs)) {
+        if (secretOutputs.includes(name)) {
+          expect(output.secret, `${name} is a secret output`).toBe(true);
+          continue;
+        }
         expect(output.secret, `${name} is a plain output`).toBe(false);
         expect(occurrences(output.value, needles, true), `output ${name}`).toEqual([]);
       }
@@ -134,10 +145,16 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
 
     it("gives the Services stable names and selectors that match exactly one workload's pods", () => {
       const services = kind(deployed, "kubernetes:core/v1:Service");
-      expect(services.map((s) => s.metadata.name).sort()).toEqual(["postgres", "redis", "taskflow-api"]);
+      const workloadOf: Record<string, string> = {
+        postgres: "postgres",
+        redis: "redis",
+        "taskflow-api": "taskflow-api",
+        ...(deployed.settings.monitoring ? monitoringServices : {}),
+      };
+      expect(services.map((s) => s.metadata.name).sort()).toEqual(Object.keys(workloadOf).sort());
       for (const service of services) {
         const targets = deployments(deployed).filter((d) => containsAll(d.spec.template.metadata.labels, service.spec.selector));
-        expect(targets.map((d) => d.metadata.name), service.metadata.name).toEqual([service.metadata.name]);
+        expect(targets.map((d) => d.metadata.name), service.metadata.name).toEqual([workloadOf[service.metadata.name]]);
         const container = targets[0].spec.template.spec.containers[0];
         for (const port of service.spec.ports) {
           expect(container.ports.map((p: any) => p.name), `${service.metadata.name} targetPort`).toContain(port.targetPort);
@@ -160,7 +177,7 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
             const where = `${deployment.metadata.name} ${kindOfProbe}`;
             if (probe.httpGet) {
               expect(ports, where).toContain(probe.httpGet.port);
-              expect(routes, where).toContain(probe.httpGet.path);
+              expect(monitoringProbePaths[deployment.metadata.name] ?? routes, where).toContain(probe.httpGet.path);
             } else if (probe.tcpSocket) {
               expect(ports, where).toContain(probe.tcpSocket.port);
             } else {
@@ -211,7 +228,9 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
           }
           if (volume.configMap) {
             references++;
-            expect(named(configMaps, volume.configMap.name), `${deployment.metadata.name} volume ${volume.name}`).toBeDefined();
+            const data = named(configMaps, volume.configMap.name)?.data;
+            expect(data, `${deployment.metadata.name} volume ${volume.name}`).toBeDefined();
+            for (const item of volume.configMap.items ?? []) expect(Object.keys(data)).toContain(item.key);
           }
         }
       }
@@ -382,11 +401,17 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(service.options.dependencies).toContain(byName("kubernetes:apps/v1:Deployment").urn);
     });
 
-    it("outputs the NodePort URL, the namespace and a curl line, none of them secret", () => {
+    it("outputs the NodePort URLs, the namespace and a curl line, none of them secret (Grafana's password only as a secret)", () => {
       const host = deployed.cluster.nodeAddress.includes(":") ? `[${deployed.cluster.nodeAddress}]` : deployed.cluster.nodeAddress;
       expect(deployed.outputs.url.value).toBe(`http://${host}:${mockNodePort}`);
       expect(deployed.outputs.namespace.value).toBe(deployed.settings.namespace);
       expect(deployed.outputs.curl.value).toBe(`curl -s "${deployed.outputs.url.value}/tasks?limit=3"`);
+      const monitoringOutputs = Object.keys(deployed.outputs).filter((name) => !["url", "namespace", "curl"].includes(name));
+      expect(monitoringOutputs.sort()).toEqual(deployed.settings.monitoring ? ["grafanaAdminPassword", "grafanaUrl", "prometheusUrl"] : []);
+      if (deployed.settings.monitoring) {
+        expect(deployed.outputs.grafanaUrl!.value).toBe(`http://${host}:${mockNodePort}`);
+        expect(deployed.outputs.prometheusUrl!.value).toBe(`http://${host}:${mockNodePort}`);
+      }
     });
   });
 
