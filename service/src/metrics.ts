@@ -13,6 +13,19 @@ export interface MetricsSources {
 
 const cacheStates: CacheState[] = ["connected", "unavailable", "disabled"];
 
+// A scrape must be answered within Prometheus' scrape timeout (10 s in the stack) even while
+// PostgreSQL does not answer, or the pod would look down and database_reachable would never be
+// seen at 0: the database's gauges wait this long at most.
+const DATABASE_WAIT_MS = 2000;
+
+function bounded<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_WAIT_MS} ms`)), DATABASE_WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -73,7 +86,7 @@ export function createMetrics() {
     },
     /** Refreshes the gauges that need the database; a failure leaves their last values. */
     async render(sources: MetricsSources): Promise<string> {
-      const [counts, open] = await Promise.allSettled([sources.taskCounts(), sources.activeConnections()]);
+      const [counts, open] = await Promise.allSettled([bounded(sources.taskCounts()), bounded(sources.activeConnections())]);
       if (counts.status === "fulfilled") {
         tasksTotal.set(counts.value.total);
         tasksCompleted.set(counts.value.completed);

@@ -37,14 +37,14 @@ interface Answer {
   body: string;
 }
 
-function send(url: string, method = "GET", body?: string): Promise<Answer> {
+function send(url: string, method = "GET", body?: string, signal?: AbortSignal): Promise<Answer> {
   const target = new URL(url);
   const client = target.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
     const request = client.request(
       target,
       // agent: false: a connection of its own, closed after the answer.
-      { method, agent: false, headers: body ? { "content-type": "application/json" } : {}, timeout: 30_000 },
+      { method, agent: false, headers: body ? { "content-type": "application/json" } : {}, timeout: 30_000, signal },
       (response) => {
         let text = "";
         response.setEncoding("utf8");
@@ -88,8 +88,9 @@ export async function runLoad(options: LoadOptions, onTick?: (counts: LoadCounts
   };
   const attempt = async (path: string, method?: string, body?: string): Promise<Answer | undefined> => {
     try {
-      return record(await send(`${url}${path}`, method, body));
+      return record(await send(`${url}${path}`, method, body, options.signal));
     } catch {
+      if (options.signal?.aborted) return undefined;
       counts.errors++;
       // A refused connection answers at once: without a pause the loop would spin.
       await new Promise((r) => setTimeout(r, 200));
