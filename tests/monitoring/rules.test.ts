@@ -17,7 +17,7 @@ let rendered: Record<string, string>;
 
 beforeAll(async () => {
   const resources = await mockStack({ ...devStackConfig(), "taskflow:monitoring": "true" });
-  const cluster = { kubeContext: "minikube", daemon: { host: "unix:///var/run/docker.sock" }, nodeAddress: "127.0.0.1", nodePortReachable: true };
+  const cluster = { kubeContext: "minikube", daemon: { host: "unix:///var/run/docker.sock" }, platform: "linux/amd64", nodeAddress: "127.0.0.1", nodePortReachable: true };
   await settle(deployTaskflow(loadSettings(), cluster));
   rendered = unwrap(resources.find((r) => r.name === "prometheus-config")!.inputs).data;
   // As the pod mounts them: both files in one directory (rule_files is relative to prometheus.yml).
