@@ -19,7 +19,8 @@ const grafanaPort = 3000;
 // prom/prometheus runs as `nobody` (Dockerfile:21 at v2.53.4, `USER nobody`; 65534 in its busybox
 // base) and keeps its TSDB in /prometheus (Dockerfile:17 and :23, WORKDIR and VOLUME).
 const prometheusUid = 65534;
-// grafana/grafana runs as uid 472 (Dockerfile: `ARG GF_UID="472"` ... `USER "$GF_UID"`).
+// grafana/grafana runs as uid 472 (its Dockerfile at 78515af: `ARG GF_UID="472"`, then
+// `USER "$GF_UID"` before `ENTRYPOINT [ "/run.sh" ]`).
 const grafanaUid = 472;
 const configDirectory = "/etc/prometheus/taskflow";
 const dashboardsDirectory = "/etc/grafana/dashboards";
@@ -283,9 +284,9 @@ export class Monitoring extends pulumi.ComponentResource {
       configMap: { name: provisioning.metadata.name, items: [{ key, path }] },
     });
     // What Grafana writes, each an emptyDir over the read-only root: its database and plugins
-    // (GF_PATHS_DATA=/var/lib/grafana, GF_PATHS_PLUGINS beneath it, which run.sh mkdirs),
-    // GF_PATHS_LOGS=/var/log/grafana (Dockerfile's ENV block), and /tmp, Grafana's temporary
-    // directory since 12.4 (grafana/grafana#113412).
+    // (GF_PATHS_DATA=/var/lib/grafana and GF_PATHS_PLUGINS beneath it, in the Dockerfile's ENV
+    // block; run.sh:26-28 mkdirs the plugins folder), GF_PATHS_LOGS=/var/log/grafana, and /tmp,
+    // the temporary directory Grafana uses whatever TMPDIR says since 12.4 (grafana/grafana#113412).
     const scratch = scratchDirectories({ data: "/var/lib/grafana", logs: "/var/log/grafana", tmp: "/tmp" });
     new k8s.apps.v1.Deployment(
       "grafana",
@@ -306,8 +307,8 @@ export class Monitoring extends pulumi.ComponentResource {
                   env: [
                     { name: "GF_SECURITY_ADMIN_USER", value: "admin" },
                     // The image's /run.sh reads every GF_*__FILE variable's file into GF_* before it
-                    // starts Grafana (packaging/docker/run.sh, the `__FILE` loop), so the password is
-                    // in no pod spec. Its database is an emptyDir, so every start applies it afresh.
+                    // starts Grafana (packaging/docker/run.sh:56-70 at 0775453, the `__FILE` loop),
+                    // so the password is in no pod spec. Its database is an emptyDir, so every start applies it afresh.
                     { name: "GF_SECURITY_ADMIN_PASSWORD__FILE", value: `${adminPasswordDirectory}/password` },
                     // Anyone who reaches the NodePort may look (the demo); editing needs the admin.
                     { name: "GF_AUTH_ANONYMOUS_ENABLED", value: "true" },
