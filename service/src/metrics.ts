@@ -7,8 +7,8 @@ export interface MetricsSources {
   taskCounts(): Promise<{ total: number; completed: number }>;
   /** This process's open PostgreSQL connections. */
   activeConnections(): Promise<number>;
-  /** What /ready reports of the cache. */
-  cacheState(): CacheState;
+  /** What /ready reports of the cache (its PING included). */
+  cacheState(): Promise<CacheState>;
 }
 
 const cacheStates: CacheState[] = ["connected", "unavailable", "disabled"];
@@ -86,7 +86,11 @@ export function createMetrics() {
     },
     /** Refreshes the gauges that need the database; a failure leaves their last values. */
     async render(sources: MetricsSources): Promise<string> {
-      const [counts, open] = await Promise.allSettled([bounded(sources.taskCounts()), bounded(sources.activeConnections())]);
+      const [counts, open, cache] = await Promise.allSettled([
+        bounded(sources.taskCounts()),
+        bounded(sources.activeConnections()),
+        sources.cacheState(),
+      ]);
       if (counts.status === "fulfilled") {
         tasksTotal.set(counts.value.total);
         tasksCompleted.set(counts.value.completed);
@@ -94,7 +98,7 @@ export function createMetrics() {
       }
       databaseReachable.set(counts.status === "fulfilled" ? 1 : 0);
       if (open.status === "fulfilled") connections.set(open.value);
-      const state = sources.cacheState();
+      const state = cache.status === "fulfilled" ? cache.value : "unavailable";
       for (const each of cacheStates) cacheState.set({ state: each }, each === state ? 1 : 0);
       return registry.metrics();
     },

@@ -69,7 +69,7 @@ export async function startService(
     tasks,
     cache,
     metrics,
-    metricsSources: { taskCounts: tasks.counts, activeConnections: () => activeConnections(sql), cacheState: () => cache.state },
+    metricsSources: { taskCounts: tasks.counts, activeConnections: () => activeConnections(sql), cacheState: () => cache.check() },
     logger,
     stressEndpoint: config.STRESS_ENDPOINT,
     draining: () => draining,
