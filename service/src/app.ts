@@ -7,6 +7,7 @@ import type { Cache } from "./cache.ts";
 import { isDatabaseUnavailable } from "./db.ts";
 import { requestLogger, type Logger } from "./logger.ts";
 import type { Metrics, MetricsSources } from "./metrics.ts";
+import { boardRoutes } from "./routes/board.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { statsRoutes } from "./routes/stats.ts";
 import { stressRoutes } from "./routes/stress.ts";
@@ -73,6 +74,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", tasksRoutes(tasks, cache));
   app.route("/", statsRoutes(tasks, cache));
   if (deps.stressEndpoint) app.route("/", stressRoutes());
+  app.route("/", boardRoutes());
 
   app.openapi(metricsRoute, async (c) =>
     c.text(await metrics.render(deps.metricsSources), 200, { "Content-Type": metrics.registry.contentType }),
