@@ -2,7 +2,7 @@
 // system, uid 1000, no capabilities, no privilege escalation, against the machine's PostgreSQL and
 // Redis on a fresh database; then the smoke suite, then a SIGTERM stop.
 import { randomBytes } from "node:crypto";
-import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,12 @@ const serviceDir = path.join(repo, "service");
 const baseImageTool = path.resolve(repo, "../shared/tools/local-node-image");
 
 const MB = 1_000_000;
-const MAX_ADDED_BYTES = 10 * MB;
+// The bundle, the pages and Swagger UI (about 1.9 MB of it), all told.
+const MAX_ADDED_BYTES = 5 * MB;
+// What /docs serves of Swagger UI's package, with the licence texts that go with it.
+const SWAGGER_UI_FILES = ["LICENSE", "NOTICE", "swagger-ui-bundle.js", "swagger-ui-bundle.js.LICENSE.txt", "swagger-ui.css"].map(
+  (file) => `app/node_modules/swagger-ui-dist/${file}`,
+);
 const MAX_CONTEXT_BYTES = 1 * MB;
 
 const runId = randomBytes(4).toString("hex");
@@ -144,7 +149,7 @@ describe("service image", () => {
     image = await inspectImage(tag);
   });
 
-  it("runs node directly as uid/gid 1000 and holds only the bundle and the migrations", async () => {
+  it("runs node directly as uid/gid 1000 and holds only the bundle, the migrations, the pages and Swagger UI's files", async () => {
     expect(image, "the image was not built").toBeDefined();
     const { Config, RootFS } = image!;
     expect(Config.User).toBe("1000:1000");
@@ -168,13 +173,24 @@ describe("service image", () => {
       ["Pulumi SDKs", /@pulumi/],
       ["npm caches", /(^|\/)\.npm(\/|$)/],
     ];
+    // Swagger UI's files are the one exception: read from its package's path, as in the source tree.
+    const checked = added.filter((f) => !SWAGGER_UI_FILES.includes(f));
     for (const [what, pattern] of forbidden) {
-      expect(added.filter((f) => pattern.test(f)), `the image holds ${what}`).toEqual([]);
+      expect(checked.filter((f) => pattern.test(f)), `the image holds ${what}`).toEqual([]);
     }
-    // Exactly the bundle and the migrations: anything else the Dockerfile starts to copy shows here.
+    // Exactly these: anything else the Dockerfile starts to copy shows here.
     const migrations = (await readdir(path.join(serviceDir, "migrations"))).filter((f) => f.endsWith(".sql")).sort();
     expect(migrations.length).toBeGreaterThan(0);
-    expect(added).toEqual(["app/dist/main.mjs", ...migrations.map((f) => `app/migrations/${f}`)].sort());
+    const pages = (await readdir(path.join(serviceDir, "public"))).sort();
+    expect(pages).toContain("index.html");
+    expect(added).toEqual(
+      [
+        "app/dist/main.mjs",
+        ...migrations.map((f) => `app/migrations/${f}`),
+        ...pages.map((f) => `app/public/${f}`),
+        ...SWAGGER_UI_FILES,
+      ].sort(),
+    );
 
     const addedBytes = image!.Size - base.Size;
     console.log(
@@ -267,6 +283,17 @@ describe("service image", () => {
     expect(result.steps.map((s) => s.step)).toEqual(
       expect.arrayContaining(["health", "ready", "create", "read", "list", "update", "delete", "stats", "metrics", "validation"]),
     );
+
+    // The board and the API reference are served from the image's own files (the browser test,
+    // tests/browser/board.test.ts, drives them; here: that they are there and whole).
+    const board = await fetch(`${url}/`);
+    expect(board.status).toBe(200);
+    expect(board.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(board.headers.get("content-security-policy")).toMatch(/^default-src 'self';/);
+    expect(await board.text()).toBe(await readFile(path.join(serviceDir, "public/index.html"), "utf8"));
+    const swaggerUi = await fetch(`${url}/docs/swagger-ui-bundle.js`);
+    expect(swaggerUi.status).toBe(200);
+    expect(Buffer.from(await swaggerUi.arrayBuffer()).equals(await readFile(path.join(serviceDir, "node_modules/swagger-ui-dist/swagger-ui-bundle.js")))).toBe(true);
 
     expect(await serviceConnections(db.name), "the service holds no PostgreSQL connection").toBeGreaterThan(0);
     expect(await cacheKeys(), `no Redis keys under ${cachePrefix}:`).not.toEqual([]);

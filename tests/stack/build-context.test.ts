@@ -58,12 +58,13 @@ describe("hashBuildContext on a copy of service/", () => {
     const files = contextFiles(copy);
     expect(files).toContain("Dockerfile");
     expect(files).toContain("src/config.ts");
+    expect(files).toContain("public/index.html");
     expect(files.some((file) => file.startsWith("node_modules/") || file.startsWith("dist/"))).toBe(false);
     expect(hashBuildContext(copy)).toMatch(/^[0-9a-f]{16}$/);
     expect(hashBuildContext(copy)).toBe(hashBuildContext(serviceDirectory));
   });
 
-  it("changes when a source file, the Dockerfile or a build argument changes", () => {
+  it("changes when a source file, the Dockerfile, a page's file or a build argument changes", () => {
     const before = hashBuildContext(copy);
     const config = path.join(copy, "src/config.ts");
     writeFileSync(config, `${readFileSync(config, "utf8")}\n// edited\n`);
@@ -71,7 +72,10 @@ describe("hashBuildContext on a copy of service/", () => {
     expect(edited).not.toBe(before);
 
     edit("Dockerfile", `${readFileSync(path.join(copy, "Dockerfile"), "utf8")}\n# edited\n`);
-    expect(hashBuildContext(copy)).not.toBe(edited);
+    const dockerfileEdited = hashBuildContext(copy);
+    expect(dockerfileEdited).not.toBe(edited);
+    edit("public/board.js", `${readFileSync(path.join(copy, "public/board.js"), "utf8")}\n// edited\n`);
+    expect(hashBuildContext(copy)).not.toBe(dockerfileEdited);
     expect(hashBuildContext(copy, { NODE_IMAGE: "node:22-bookworm-slim" })).not.toBe(hashBuildContext(copy));
   });
 
