@@ -105,6 +105,11 @@ async function loadTasks() {
   list.setAttribute("aria-busy", "true");
   try {
     const page = await api("GET", `/tasks?${query}`);
+    // The last task of the last page was deleted (here or elsewhere): show the page before it.
+    if (page.tasks.length === 0 && view.offset > 0) {
+      view.offset = Math.max(0, view.offset - view.limit);
+      return await loadTasks();
+    }
     const tasks = page.tasks.slice(0, view.limit);
     // Focus survives the redraw: the control that had it is found again by its id.
     const focused = list.contains(document.activeElement) ? document.activeElement.id : "";

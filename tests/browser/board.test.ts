@@ -27,8 +27,10 @@ const CHROMIUM_FLAGS = [
 const SCREENSHOT = path.join(ROOT, "tests/artifacts/board.png");
 const SEEDED = 45;
 const PAGE_SIZE = 20;
-// A loaded machine runs eight suites on two cores: waits are generous, never a measure.
-const WAIT_MS = 20_000;
+// A loaded machine runs eight suites on two cores: waits are generous, never a measure (Swagger UI
+// alone took 14 s to render /docs under a load average of 16).
+const WAIT_MS = 30_000;
+const TEST_MS = 120_000;
 
 interface Task {
   id: number;
@@ -134,7 +136,7 @@ async function openBoard(): Promise<void> {
   await page.locator("#tasks > li").first().waitFor();
 }
 
-describe("the task board at /", () => {
+describe("the task board at /", { timeout: TEST_MS }, () => {
   it("lists the same tasks as GET /tasks, with the whole table's stats, its filters and its pages", async () => {
     await openBoard();
     const first = await expectBoardToShow(`limit=${PAGE_SIZE}`);
@@ -270,7 +272,7 @@ describe("the task board at /", () => {
   });
 });
 
-describe("the API reference at /docs", () => {
+describe("the API reference at /docs", { timeout: TEST_MS }, () => {
   it("loads /openapi.json and lists every route", async () => {
     const doc = (await (await api.request("/openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
     const routes = Object.entries(doc.paths)
