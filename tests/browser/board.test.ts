@@ -258,6 +258,25 @@ describe("the task board at /", { timeout: TEST_MS }, () => {
     expect(await page.locator("#list-status").textContent()).toBe(`“${title}” deleted.`);
   });
 
+  it("steps back a page when the last task of the last page goes", async () => {
+    await openBoard();
+    await page.locator("#page-size").selectOption("10");
+    const total = ((await (await api.request("/stats")).json()) as { total_tasks: number }).total_tasks;
+    const lastOffset = Math.floor((total - 1) / 10) * 10;
+    await expectBoardToShow("limit=10");
+    for (let offset = 10; offset <= lastOffset; offset += 10) {
+      await page.getByRole("button", { name: "Next" }).click();
+      await expectBoardToShow(`limit=10&offset=${offset}`);
+    }
+    expect(await page.getByRole("button", { name: "Next" }).isDisabled()).toBe(true);
+    const lastPage = await apiTasks(`limit=10&offset=${lastOffset}`);
+    // All but one go elsewhere (another tab, curl); the board deletes the last one.
+    for (const task of lastPage.slice(1)) expect((await api.request(`/tasks/${task.id}`, { method: "DELETE" })).status).toBe(204);
+    await item(lastPage[0]!.title).getByRole("button", { name: /^Delete/ }).click();
+    await expectBoardToShow(`limit=10&offset=${lastOffset - 10}`);
+    expect(await page.getByRole("button", { name: "Next" }).isDisabled()).toBe(true);
+  });
+
   it("fits a phone's screen", async () => {
     await page.setViewportSize({ width: 360, height: 740 });
     try {
@@ -289,6 +308,47 @@ describe("the API reference at /docs", { timeout: TEST_MS }, () => {
       block.querySelector(".opblock-summary-method").textContent.trim() + " " +
       block.querySelector(".opblock-summary-path").dataset.path)`);
     expect(listed.sort()).toEqual(routes);
+  });
+});
+
+describe("the pages' HTTP answers", () => {
+  const policy = "default-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'";
+
+  it.each([
+    ["/", "text/html; charset=utf-8", policy],
+    ["/docs", "text/html; charset=utf-8", policy.replace("; base-uri", "; img-src 'self' data:; base-uri")],
+    ["/board.js", "text/javascript; charset=utf-8", "frame-ancestors 'none'"],
+    ["/docs/swagger-ui-bundle.js", "text/javascript; charset=utf-8", "frame-ancestors 'none'"],
+    ["/docs/swagger-ui.css", "text/css; charset=utf-8", "frame-ancestors 'none'"],
+  ])("%s: its own policy, the API's other headers, and a 304 for the copy a browser holds", async (route, type, csp) => {
+    const res = await api.request(route);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe(type);
+    expect(res.headers.get("content-security-policy")).toBe(csp);
+    expect(res.headers.get("cache-control")).toBe("no-cache");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("strict-transport-security")).toMatch(/^max-age=/);
+    const etag = res.headers.get("etag");
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+
+    const again = await api.request(route, { headers: { "If-None-Match": etag! } });
+    expect(again.status).toBe(304);
+    expect(again.headers.get("etag")).toBe(etag);
+    expect(await again.text()).toBe("");
+    const changed = await api.request(route, { headers: { "If-None-Match": '"another"' } });
+    expect(changed.status).toBe(200);
+  });
+
+  it("keeps the pages out of /openapi.json and answers paths beside them with the JSON 404", async () => {
+    const doc = (await (await api.request("/openapi.json")).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths).filter((route) => route === "/" || route.startsWith("/docs") || route.startsWith("/board"))).toEqual([]);
+    for (const route of ["/docs/", "/index.html", "/docs/swagger-ui-bundle.js.map", "/docs/index.html"]) {
+      const res = await api.request(route);
+      expect(res.status, route).toBe(404);
+      expect(await res.json()).toEqual({ error: "Not found" });
+    }
   });
 });
 
