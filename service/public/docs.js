@@ -1,6 +1,6 @@
 // Renders /openapi.json with Swagger UI, from a file rather than an inline script: the page's
 // Content-Security-Policy allows scripts from this origin only.
-globalThis.ui = globalThis.SwaggerUIBundle({
+globalThis.SwaggerUIBundle({
   url: "/openapi.json",
   dom_id: "#swagger-ui",
   deepLinking: true,

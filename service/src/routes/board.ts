@@ -31,7 +31,8 @@ export function boardRoutes() {
   for (const { path, file, type, policy } of FILES) {
     const { body, etag } = readStaticFile(file);
     // These replace the API's Cache-Control: no-store and CSP, set on the Node response by
-    // server.ts: headers given to writeHead win over setHeader's
+    // server.ts: @hono/node-server passes a Response's headers to writeHead
+    // (node_modules/@hono/node-server/dist/index.mjs:982), and those win over setHeader's
     // (https://nodejs.org/api/http.html#responsewriteheadstatuscode-statusmessage-headers).
     // no-cache, not a max-age: the browser keeps its copy but asks each time (a 304 without a body
     // when unchanged), so a page and its script never come from two different deployments.
