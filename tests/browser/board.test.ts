@@ -320,7 +320,7 @@ describe("the pages' HTTP answers", () => {
     ["/board.js", "text/javascript; charset=utf-8", "frame-ancestors 'none'"],
     ["/docs/swagger-ui-bundle.js", "text/javascript; charset=utf-8", "frame-ancestors 'none'"],
     ["/docs/swagger-ui.css", "text/css; charset=utf-8", "frame-ancestors 'none'"],
-  ])("%s: its own policy, the API's other headers, and a 304 for the copy a browser holds", async (route, type, csp) => {
+  ])("%s: its own policy, the API's other headers, HEAD as GET, and a 304 for the copy a browser holds", async (route, type, csp) => {
     const res = await api.request(route);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe(type);
@@ -331,7 +331,12 @@ describe("the pages' HTTP answers", () => {
     expect(res.headers.get("strict-transport-security")).toMatch(/^max-age=/);
     const etag = res.headers.get("etag");
     expect(etag).toMatch(/^"[\w-]+"$/);
-    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    const bytes = (await res.arrayBuffer()).byteLength;
+    expect(bytes).toBeGreaterThan(0);
+    const head = await api.request(route, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(bytes));
+    expect(head.headers.get("content-security-policy")).toBe(csp);
 
     const again = await api.request(route, { headers: { "If-None-Match": etag! } });
     expect(again.status).toBe(304);
