@@ -39,6 +39,8 @@ export function apiEnvironment(
     DATABASE_NAME: settings.databaseName,
     DATABASE_USER: settings.databaseUser,
     DATABASE_POOL_MAX: String(settings.databasePoolMax),
+    // The service's own default (5 s).
+    DATABASE_TIMEOUT_MS: undefined,
     REDIS_HOST: endpoints.cache.host,
     REDIS_PORT: String(endpoints.cache.port),
     CACHE_TTL: String(settings.cacheTtlSeconds),

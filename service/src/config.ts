@@ -27,6 +27,8 @@ export const envSchema = z.object({
   DATABASE_USER: nonEmpty.default("taskflow"),
   DATABASE_PASSWORD: z.string().min(1, "must not be empty"),
   DATABASE_POOL_MAX: int(1, 100).default(10),
+  // A request's deadline for its database work: past it, 503, and PostgreSQL cancels the statement.
+  DATABASE_TIMEOUT_MS: int(100, 60_000).default(5000),
   REDIS_HOST: nonEmpty.optional(),
   REDIS_PORT: port.default(6379),
   REDIS_PASSWORD: z.string().min(1, "must not be empty").optional(),

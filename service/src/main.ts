@@ -44,7 +44,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 try {
   ({ stop } = await startService(config, logger, { signal: starting.signal }));
-  // A signal that came during migrations or seeding: stop now that there is a server to stop.
+  // A signal that came after migrations and seeding, while the server was being set up: stop now
+  // that there is a server to stop. One before that has ended start-up at once (server.ts).
   if (starting.signal.aborted) {
     await stop();
     process.exit(0);

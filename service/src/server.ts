@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createApp, requestRecorder } from "./app.ts";
 import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
 import type { Config } from "./config.ts";
-import { activeConnections, createSql } from "./db.ts";
+import { activeConnections, CONNECT_TIMEOUT_MS, createDeadline, createSql, type Sql } from "./db.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrateAndSeed } from "./migrate.ts";
@@ -35,12 +35,32 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-async function waitForDatabase(ping: () => Promise<void>, logger: Logger, signal?: AbortSignal): Promise<void> {
+/** Settles as work does, or rejects with the signal's AbortError as soon as it aborts. */
+function unlessAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}
+
+/**
+ * The start-up connection, once PostgreSQL answers on it. Each attempt has a client of its own and
+ * its own time limit (time to connect plus a request's deadline); a failed one is destroyed, so
+ * nothing of it retries on its own schedule, and its reason logged.
+ */
+async function waitForDatabase(config: Config, logger: Logger, signal?: AbortSignal): Promise<Sql> {
+  const attemptMs = CONNECT_TIMEOUT_MS + config.DATABASE_TIMEOUT_MS;
   for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, 5000)) {
+    const sql = createSql(config, logger, { startUp: true });
     try {
-      await ping();
-      return;
+      await unlessAborted(createTasksRepository(sql, createDeadline(1, attemptMs)).ping(), signal);
+      return sql;
     } catch (error) {
+      await sql.end({ timeout: 0 });
+      signal?.throwIfAborted();
       logger.warn({ attempt, retry_in_ms: delay, reason: (error as Error).message }, "waiting for PostgreSQL");
       await sleep(delay, undefined, { signal });
     }
@@ -52,15 +72,16 @@ export async function startService(
   logger: Logger,
   options: { hostname?: string; signal?: AbortSignal } = {},
 ): Promise<RunningService> {
-  const startUp = createSql(config, logger, { startUp: true });
+  const startUp = await waitForDatabase(config, logger, options.signal);
   try {
-    await waitForDatabase(createTasksRepository(startUp).ping, logger, options.signal);
-    await migrateAndSeed(startUp, config.SEED_TASKS, logger);
+    await unlessAborted(migrateAndSeed(startUp, config.SEED_TASKS, logger), options.signal);
   } finally {
-    await startUp.end({ timeout: 1 });
+    // On a signal, at once: the connection closes under the transaction, which PostgreSQL rolls back.
+    await startUp.end({ timeout: options.signal?.aborted ? 0 : 1 });
   }
   const sql = createSql(config, logger);
-  const tasks = createTasksRepository(sql);
+  const deadline = createDeadline(config.DATABASE_POOL_MAX, config.DATABASE_TIMEOUT_MS);
+  const tasks = createTasksRepository(sql, deadline);
 
   const metrics = createMetrics();
   const cache: Cache = config.REDIS_HOST ? createRedisCache(config, logger, metrics.observeCache) : disabledCache;
@@ -69,7 +90,11 @@ export async function startService(
     tasks,
     cache,
     metrics,
-    metricsSources: { taskCounts: tasks.counts, activeConnections: () => activeConnections(sql), cacheState: () => cache.check() },
+    metricsSources: {
+      taskCounts: tasks.counts,
+      activeConnections: () => deadline(() => activeConnections(sql)),
+      cacheState: () => cache.check(),
+    },
     logger,
     stressEndpoint: config.STRESS_ENDPOINT,
     draining: () => draining,

@@ -1,5 +1,5 @@
 // Every SQL statement on tasks. Rows leave here already in the API's shape.
-import type { Sql } from "./db.ts";
+import type { Deadline, Sql } from "./db.ts";
 import type { ListQuery, Stats, Task, TaskCreate, TaskList, TaskPatch } from "./schemas.ts";
 
 interface TaskRow {
@@ -20,7 +20,8 @@ const toTask = (row: TaskRow): Task => ({
 
 export type TaskListPage = Omit<TaskList, "from_cache">;
 
-export function createTasksRepository(sql: Sql) {
+/** Every call runs within `deadline` (db.ts): one slot of the pool, answered in time. */
+export function createTasksRepository(sql: Sql, deadline: Deadline) {
   const columns = sql`id, title, description, completed, priority, created_at, updated_at`;
 
   async function counts(): Promise<{ total: number; completed: number }> {
@@ -30,7 +31,7 @@ export function createTasksRepository(sql: Sql) {
     return row!;
   }
 
-  return {
+  return withinDeadline(deadline, {
     counts,
 
     async list({ priority, completed, limit, offset }: ListQuery): Promise<TaskListPage> {
@@ -92,7 +93,14 @@ export function createTasksRepository(sql: Sql) {
     async ping(): Promise<void> {
       await sql`SELECT 1`;
     },
-  };
+  });
+}
+
+// Each method as one piece of work (a list's two statements share its slot and deadline).
+function withinDeadline<M extends Record<string, (...args: never[]) => Promise<unknown>>>(deadline: Deadline, methods: M): M {
+  return Object.fromEntries(
+    Object.entries(methods).map(([name, method]) => [name, (...args: never[]) => deadline(() => method(...args))]),
+  ) as M;
 }
 
 export type TasksRepository = ReturnType<typeof createTasksRepository>;

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Cache } from "../cache.ts";
+import { DatabaseTimeout } from "../db.ts";
 import type { TasksRepository } from "../tasks-repository.ts";
 import { ErrorBody, ListQuery, Task, TaskCreate, TaskId, TaskList, TaskPatch } from "../schemas.ts";
 import { cachedJson, jsonContent, errorResponses, validationHook } from "./openapi.ts";
@@ -76,13 +77,15 @@ export function tasksRoutes(tasks: TasksRepository, cache: Cache) {
   });
 
   // The generation is bumped after every write that changed a row or may have: a write whose
-  // answer was lost (the connection dropped after COMMIT) may still have committed.
+  // answer was lost (the connection dropped after COMMIT) may still have committed. One answered
+  // 503 at its deadline while running may commit later still: bumped again once it has settled.
   async function write<T>(change: () => Promise<T>, changed: (result: T) => boolean): Promise<T> {
     let result: T;
     try {
       result = await change();
     } catch (error) {
       await cache.invalidate();
+      if (error instanceof DatabaseTimeout) void error.settled?.then(() => cache.invalidate());
       throw error;
     }
     if (changed(result)) await cache.invalidate();
