@@ -9,7 +9,7 @@ import type { Logger } from "./logger.ts";
 export const migrationsDir = fileURLToPath(new URL("../migrations", import.meta.url));
 
 // Any constant works as long as every replica uses the same one: it names the lock, not a row.
-const MIGRATION_LOCK = 7_201_345_118;
+export const MIGRATION_LOCK = 7_201_345_118;
 
 /**
  * Applies the pending migrations, then seeds demo tasks, in one transaction holding an advisory

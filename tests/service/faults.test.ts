@@ -1,5 +1,8 @@
-import { Agent, get } from "node:http";
+import { once } from "node:events";
+import { Agent, createServer as createHttpServer, get } from "node:http";
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MIGRATION_LOCK } from "../../service/src/migrate.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, runMain, until, waitFor, type Child } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
@@ -102,6 +105,93 @@ describe("when PostgreSQL becomes unreachable", () => {
     await until(() => child!.stdout().includes("waiting for PostgreSQL"), "the process to log that it waits");
     child.proc.kill("SIGTERM");
     expect((await child.exited).code).toBe(0);
+  });
+});
+
+describe("at start, DATABASE_PORT at a server that is not a working PostgreSQL", () => {
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+  afterEach(async () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+    server = undefined;
+  });
+
+  /** Listens on a free port; counts the connections the service opens. */
+  async function listen(made: Server) {
+    server = made;
+    let connections = 0;
+    made.on("connection", (socket: Socket) => {
+      connections++;
+      sockets.add(socket);
+    });
+    made.listen(0, "127.0.0.1");
+    await once(made, "listening");
+    return { port: (made.address() as AddressInfo).port, connections: () => connections };
+  }
+
+  /** Starts the production entry against `databasePort`, waits for `attempts` logged failures, then SIGTERMs it. */
+  async function failingStart(databasePort: number, attempts: number) {
+    child = runMain({ ...db.env, DATABASE_PORT: String(databasePort), PORT: String(await freePort()) });
+    const waits = () => child!.stdout().split("\n").filter((l) => l.includes("waiting for PostgreSQL")).map((l) => JSON.parse(l) as { attempt: number; reason: string });
+    await until(() => waits().length >= attempts, `${attempts} failed attempts to be logged`, 20_000);
+    const signalled = performance.now();
+    child.proc.kill("SIGTERM");
+    // Generous for a loaded machine: the old code ignored SIGTERM for minutes here.
+    const exit = await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    return { waits: waits(), stopMs: performance.now() - signalled };
+  }
+
+  it("an HTTP server: each attempt fails at once, logged with what answered, no reconnect storm, SIGTERM stops it", async () => {
+    const http = await listen(createHttpServer((_req, res) => res.end("hello")));
+    const { waits } = await failingStart(http.port, 3);
+    expect(waits[0]).toMatchObject({ attempt: 1, reason: expect.stringMatching(/is not PostgreSQL: it answered "HTTP\/1\.1 400/) });
+    // One connection per attempt (the old code opened thousands a second, on a zero-delay loop).
+    expect(http.connections()).toBeLessThanOrEqual(waits.length + 1);
+  });
+
+  it("a server that accepts and closes at once: each attempt fails, logged, no reconnect storm", async () => {
+    const closer = await listen(createNetServer((socket) => socket.end()));
+    const { waits } = await failingStart(closer.port, 3);
+    expect(waits[0]!.reason).toMatch(/closed the connection without answering/);
+    expect(closer.connections()).toBeLessThanOrEqual(waits.length + 1);
+  });
+
+  it("a server that accepts and never answers: each attempt ends by its own time limit, and SIGTERM stops one in progress", { timeout: 40_000 }, async () => {
+    const silent = await listen(createNetServer(() => {}));
+    const { waits } = await failingStart(silent.port, 2);
+    expect(waits.map((w) => w.attempt)).toEqual([1, 2]);
+    expect(waits[0]!.reason).toMatch(/CONNECT_TIMEOUT/);
+  });
+});
+
+describe("SIGTERM while start-up waits for another replica's migrations", () => {
+  it("stops at once instead of waiting for the lock", async () => {
+    const lockDb = await createTestDatabase();
+    const holder = await lockDb.sql.reserve();
+    try {
+      await holder`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
+      child = runMain({ ...lockDb.env, PORT: String(await freePort()) });
+      await until(
+        async () => (await lockDb.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${lockDb.name} AND wait_event_type = 'Lock'`).length > 0,
+        "the service to wait for the migration lock",
+        20_000,
+      );
+      child.proc.kill("SIGTERM");
+      const exit = await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(child.stdout()).toContain("stopped before start-up finished");
+    } finally {
+      holder.release();
+      if (child) {
+        killGroup(child, "SIGKILL");
+        await child.exited;
+        child = undefined;
+      }
+      await lockDb.drop();
+    }
   });
 });
 
