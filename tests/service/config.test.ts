@@ -13,6 +13,7 @@ describe("the configuration schema", () => {
       DATABASE_USER: "taskflow",
       DATABASE_PASSWORD: "pw",
       DATABASE_POOL_MAX: 10,
+      DATABASE_TIMEOUT_MS: 5000,
       REDIS_PORT: 6379,
       CACHE_TTL: 300,
       CACHE_PREFIX: "taskflow",
@@ -37,6 +38,7 @@ describe("the configuration schema", () => {
       DATABASE_NAME: "n",
       DATABASE_USER: "u",
       DATABASE_POOL_MAX: "3",
+      DATABASE_TIMEOUT_MS: "2500",
       REDIS_HOST: "cache",
       REDIS_PORT: "6380",
       REDIS_PASSWORD: "rp",
@@ -47,7 +49,7 @@ describe("the configuration schema", () => {
       STRESS_ENDPOINT: "true",
       SHUTDOWN_GRACE_SECONDS: "5",
     });
-    expect(config).toMatchObject({ PORT: 8080, REDIS_HOST: "cache", REDIS_PASSWORD: "rp", CACHE_TTL: 60, STRESS_ENDPOINT: true });
+    expect(config).toMatchObject({ PORT: 8080, REDIS_HOST: "cache", REDIS_PASSWORD: "rp", CACHE_TTL: 60, STRESS_ENDPOINT: true, DATABASE_TIMEOUT_MS: 2500 });
   });
 
   it("ignores variables it does not define", () => {
@@ -66,6 +68,8 @@ describe("the configuration schema", () => {
     [{ ...minimal, DATABASE_PORT: "0" }, "invalid configuration: DATABASE_PORT must be at least 1"],
     [{ ...minimal, CACHE_TTL: "0" }, "invalid configuration: CACHE_TTL must be at least 1"],
     [{ ...minimal, CACHE_TTL: "1.5" }, "invalid configuration: CACHE_TTL must be an integer"],
+    [{ ...minimal, DATABASE_TIMEOUT_MS: "50" }, "invalid configuration: DATABASE_TIMEOUT_MS must be at least 100"],
+    [{ ...minimal, DATABASE_TIMEOUT_MS: "60001" }, "invalid configuration: DATABASE_TIMEOUT_MS must be at most 60000"],
     [{ ...minimal, SEED_TASKS: "-1" }, "invalid configuration: SEED_TASKS must be at least 0"],
     [{ ...minimal, STRESS_ENDPOINT: "yes" }, "invalid configuration: STRESS_ENDPOINT must be true or false"],
     [{ ...minimal, LOG_LEVEL: "loud" }, "invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent"],

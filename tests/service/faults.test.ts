@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { Agent, createServer as createHttpServer, get } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../service/src/config.ts";
 import { MIGRATION_LOCK } from "../../service/src/migrate.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, runMain, until, waitFor, type Child } from "../helpers/process.ts";
@@ -76,8 +77,11 @@ describe("when PostgreSQL becomes unreachable", () => {
     // As a partition or a vanished pod looks from here: queries reach the server, no answer and
     // no reset come back. Only the request's deadline can end the wait.
     proxy.hold();
+    const asked = performance.now();
     const res = await api.request("/tasks/1");
     expect(res.status).toBe(503);
+    // Its deadline (the default 5 s), with room for a loaded machine; before it, the 15 s silence limit.
+    expect(performance.now() - asked).toBeLessThan(loadConfig(db.env).DATABASE_TIMEOUT_MS + 2000);
     expect(await res.json()).toEqual({ error: "database unavailable" });
 
     proxy.release();
