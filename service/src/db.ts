@@ -9,8 +9,8 @@ export type Sql = postgres.Sql;
 // Unique per process, so this replica can count its own connections in pg_stat_activity.
 const applicationName = `taskflow-api/${hostname()}/${process.pid}`.slice(0, 63);
 
-// Every timing below is relative to the request deadline, DATABASE_TIMEOUT_MS (default 5 s).
-// Read against postgres.js 3.4.9 (node_modules/postgres/src), whose line numbers are cited.
+// How the pool behaves while PostgreSQL is away: docs/faults.md. Read against postgres.js 3.4.9
+// (node_modules/postgres/src), whose line numbers are cited.
 
 export const CONNECT_TIMEOUT_MS = 3000;
 // postgres.js waits this long before reusing a connection slot whose last attempt failed
