@@ -94,7 +94,7 @@ describe("a write whose deadline fires while it runs", () => {
       tasks,
       cache,
       metrics,
-      metricsSources: { taskCounts: async () => ({ total: 0, completed: 0 }), activeConnections: async () => 0 },
+      metricsSources: { taskCounts: async () => ({ total: 0, completed: 0 }), activeConnections: async () => 0, cacheState: async () => "disabled" },
       logger: createLogger("silent"),
       stressEndpoint: false,
       draining: () => false,
