@@ -26,9 +26,16 @@ const silentConnection = () => Object.assign(new Error(`PostgreSQL sent nothing 
 /**
  * The serving pool. `startUp` is the connection for start-up work instead (one, with no silence
  * limit): waiting for another replica's migrations under their lock, or seeding a million rows, is
- * silent for as long as it takes.
+ * silent for as long as it takes. `listenerClosed` makes it the instance whose `sql.listen`
+ * connection carries cache invalidations (invalidations.ts): no silence limit either (it is silent
+ * between notifications), and every close of its socket reported, since a notification sent before
+ * it listens again never reaches it.
  */
-export function createSql(config: Config, logger: Logger, { startUp = false } = {}): Sql {
+export function createSql(
+  config: Config,
+  logger: Logger,
+  { startUp = false, listenerClosed }: { startUp?: boolean; listenerClosed?: () => void } = {},
+): Sql {
   return postgres({
     host: config.DATABASE_HOST,
     port: config.DATABASE_PORT,
@@ -45,12 +52,15 @@ export function createSql(config: Config, logger: Logger, { startUp = false } = 
     // A socket of our own, to time its silence. postgres.js writes to it at once, which Node holds
     // until it has connected; connect_timeout still runs until PostgreSQL is ready for queries.
     // https://github.com/porsager/postgres#custom-socket
-    ...(!startUp && {
+    ...(!startUp && !listenerClosed && {
       socket: ({ host, port }: { host: string[]; port: number[] }) => {
         const socket = connect(port[0]!, host[0]);
         socket.setTimeout(MAX_SILENCE_MS, () => socket.destroy(silentConnection()));
         return socket;
       },
+    }),
+    ...(listenerClosed && {
+      socket: ({ host, port }: { host: string[]; port: number[] }) => connect(port[0]!, host[0]).once("close", listenerClosed),
     }),
   });
 }
