@@ -255,8 +255,8 @@ export function createRedisCache(
       } catch (error) {
         incur((error as Error).message);
         // Other replicas may still be reading Redis (back from its restart before this one, or on
-        // the far side of a partition). PostgreSQL sends them this as it commits, before this
-        // write is answered, and each bumps the generation as soon as it arrives.
+        // the far side of a partition): each bumps the generation as soon as this reaches it,
+        // which is about when this write is answered (docs/cache.md has the figures).
         await invalidations.publish().catch((error: Error) => {
           logger.warn({ reason: error.message }, "cannot publish a cache invalidation; other replicas may serve reads from before this write until this one reaches Redis");
         });

@@ -26,7 +26,8 @@ export function createInvalidationChannel(config: Config, logger: Logger, sql: S
       });
     },
     async publish() {
-      // Delivered to every listener when it commits, before PostgreSQL answers.
+      // PostgreSQL wakes every listener's backend as this commits, before it answers; each sends
+      // the notification on as soon as it runs (src/backend/commands/async.c, SignalBackends).
       await sql.notify(CHANNEL, "");
     },
     close: () => listener.end({ timeout: 1 }),
