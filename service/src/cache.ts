@@ -23,12 +23,6 @@ export interface Cache {
 }
 
 /**
- * The generation key, shared by every entry format so that a write through a pod of either version
- * in a rolling update invalidates the entries of both; and the prefix of the entries, followed by
- * the generation, ':' and the read's key. The entries' format is in their name (v2: a list page
- * ends in "from_cache":true), so pods of two versions never read each other's entries.
- */
-/**
  * How replicas tell each other of a write whose own replica could not bump the generation in Redis
  * (through PostgreSQL: invalidations.ts).
  */
@@ -43,6 +37,12 @@ export interface InvalidationChannel {
   close(): Promise<void>;
 }
 
+/**
+ * The generation key, shared by every entry format so that a write through a pod of either version
+ * in a rolling update invalidates the entries of both; and the prefix of the entries, followed by
+ * the generation, ':' and the read's key. The entries' format is in their name (v2: a list page
+ * ends in "from_cache":true), so pods of two versions never read each other's entries.
+ */
 export const cacheKeys = (prefix: string) => ({ generation: `${prefix}:v1:gen`, entries: `${prefix}:v2:g` });
 
 const toJson = (value: unknown) => Buffer.from(JSON.stringify(value));
