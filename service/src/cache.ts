@@ -220,8 +220,11 @@ export function createRedisCache(
     },
 
     // A stalled Redis (frozen, or a partition dropping packets) leaves ioredis' status "ready".
+    // Not listening for invalidations, reads go around the cache: unavailable too.
     check: () =>
-      redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve("unavailable"),
+      redis.status === "ready" && listening
+        ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable")
+        : Promise.resolve("unavailable"),
 
     async read(key, load) {
       if (!(await usable())) {
