@@ -216,13 +216,14 @@ export function createRedisCache(
 
   return {
     get state(): CacheState {
-      return redis.status === "ready" && listening ? "connected" : "unavailable";
+      return redis.status === "ready" && !owed() ? "connected" : "unavailable";
     },
 
     // A stalled Redis (frozen, or a partition dropping packets) leaves ioredis' status "ready".
-    // Not listening for invalidations, reads go around the cache: unavailable too.
+    // While a bump is owed (also while not listening for invalidations) reads go around the
+    // cache: unavailable too.
     check: () =>
-      redis.status === "ready" && listening
+      redis.status === "ready" && !owed()
         ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable")
         : Promise.resolve("unavailable"),
 
