@@ -220,12 +220,10 @@ export function createRedisCache(
     },
 
     // A stalled Redis (frozen, or a partition dropping packets) leaves ioredis' status "ready".
-    // While a bump is owed (also while not listening for invalidations) reads go around the
-    // cache: unavailable too.
+    // Redis' reachability only: a replica owing a bump (not listening for invalidations, say,
+    // while PostgreSQL is away) reads around the cache, but that is not Redis' fault to alert on.
     check: () =>
-      redis.status === "ready" && !owed()
-        ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable")
-        : Promise.resolve("unavailable"),
+      redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve("unavailable"),
 
     async read(key, load) {
       if (!(await usable())) {
