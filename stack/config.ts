@@ -127,10 +127,11 @@ export function loadSettings(config = new pulumi.Config()): Settings {
   if (settings.dockerCertPath && !settings.dockerHost) fail("dockerCertPath", "needs taskflow:dockerHost");
   // The official image's superuser; the API's role must be another, without superuser.
   if (settings.databaseUser === "postgres") fail("databaseUser", "must not be postgres, PostgreSQL's own superuser");
-  // PostgreSQL's default max_connections is 100; every API pod opens up to databasePoolMax.
+  // PostgreSQL's default max_connections is 100; every API pod opens up to databasePoolMax, and
+  // one more on which its cache listens for invalidations (service/src/invalidations.ts).
   const maxPods = settings.autoscaling ? settings.hpaMaxReplicas : settings.apiReplicas;
-  if (maxPods * settings.databasePoolMax > 90) {
-    fail("databasePoolMax", `times the most API pods (${maxPods}) must stay within PostgreSQL's 100 connections (90 leaves headroom)`);
+  if (maxPods * (settings.databasePoolMax + 1) > 90) {
+    fail("databasePoolMax", `plus the cache's listening connection, times the most API pods (${maxPods}), must stay within PostgreSQL's 100 connections (90 leaves headroom)`);
   }
   return settings;
 }

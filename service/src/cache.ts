@@ -23,6 +23,21 @@ export interface Cache {
 }
 
 /**
+ * How replicas tell each other of a write whose own replica could not bump the generation in Redis
+ * (through PostgreSQL: invalidations.ts).
+ */
+export interface InvalidationChannel {
+  /**
+   * Starts listening: `invalidate` for each publish of any replica, `lost` when publishes may go
+   * unseen from now on, `listening` when they are seen again (also the first time).
+   */
+  listen(handlers: { invalidate(): void; lost(): void; listening(): void }): void;
+  /** Sends one to every listening replica; resolves once PostgreSQL has taken it. */
+  publish(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
  * The generation key, shared by every entry format so that a write through a pod of either version
  * in a rolling update invalidates the entries of both; and the prefix of the entries, followed by
  * the generation, ':' and the read's key. The entries' format is in their name (v2: a list page
@@ -78,6 +93,7 @@ const BUMP_RETRY_MS = 200;
 
 export function createRedisCache(
   config: Pick<Config, "REDIS_HOST" | "REDIS_PORT" | "REDIS_PASSWORD" | "CACHE_TTL" | "CACHE_PREFIX">,
+  invalidations: InvalidationChannel,
   logger: Logger,
   onOutcome: (outcome: CacheOutcome) => void = () => {},
 ): Cache {
@@ -96,29 +112,36 @@ export function createRedisCache(
   redis.defineCommand("cacheBump", { numberOfKeys: 1, lua: BUMP });
 
   const { generation: genKey, entries: entryPrefix } = cacheKeys(config.CACHE_PREFIX);
-  // A bump this process owes: a write it could not invalidate, or a connection it lost (writes
-  // may have gone uninvalidated meanwhile). Until it is repaid this process reads around the
-  // cache, and it is retried on a timer: other replicas read through the cache meanwhile.
-  // Counted, so a debt incurred while a repayment is in flight is not cleared by it.
+  // A bump this process owes: a write it could not invalidate, a connection to Redis it lost
+  // (writes may have gone uninvalidated meanwhile), a write another replica could not invalidate
+  // (published through PostgreSQL), or a time it was not listening for those. Until it is repaid
+  // this process reads around the cache, and it is retried on a timer: other replicas read through
+  // the cache meanwhile. Counted, so a debt incurred while a repayment is in flight is not cleared
+  // by it.
   let debt = 0;
   let paid = 0;
   const owed = () => debt > paid;
+  let listening = false;
   let closed = false;
   let lastError = "";
   let retry: NodeJS.Timeout | undefined;
   let repaying: Promise<void> | undefined;
 
-  const incur = (reason: string) => {
+  /** `reason`: logged when it starts a debt; none at start, nor for another replica's write, which that replica logs. */
+  const incur = (reason?: string) => {
     if (closed) return;
-    if (!owed()) logger.warn({ reason }, "cache invalidation owed; reads bypass the cache until Redis answers");
+    if (!owed() && reason) logger.warn({ reason }, "cache invalidation owed; reads bypass the cache until Redis answers");
     debt++;
     retry ??= setInterval(() => void repay(), BUMP_RETRY_MS).unref();
   };
 
   // Reads and the timer share one repayment. A write never joins it: a bump that began before the
   // write committed would not invalidate what a read caches between that bump and the commit.
+  // Nor does a bump made while not listening repay anything: a write published after it and
+  // before listening again would go unseen.
   const repay = () =>
     (repaying ??= (async () => {
+      if (!listening) return;
       const target = debt;
       try {
         await redis.cacheBump(genKey);
@@ -139,6 +162,24 @@ export function createRedisCache(
     logger.info("cache connected");
     lastError = "";
     void repay();
+  });
+  // Owed from the start: a write published before this process listened never reached it.
+  incur();
+  invalidations.listen({
+    // Bumped at once, not on the timer: until a bump lands, every replica still reading Redis
+    // can serve the rows from before that write.
+    invalidate: () => {
+      incur();
+      void repay();
+    },
+    lost: () => {
+      listening = false;
+      incur("connection listening for invalidations lost");
+    },
+    listening: () => {
+      listening = true;
+      void repay();
+    },
   });
   redis.on("error", (error: Error) => {
     // ioredis retries on its own; log each distinct failure once, not every retry.
@@ -175,10 +216,12 @@ export function createRedisCache(
 
   return {
     get state(): CacheState {
-      return redis.status === "ready" ? "connected" : "unavailable";
+      return redis.status === "ready" && !owed() ? "connected" : "unavailable";
     },
 
     // A stalled Redis (frozen, or a partition dropping packets) leaves ioredis' status "ready".
+    // Redis' reachability only: a replica owing a bump (not listening for invalidations, say,
+    // while PostgreSQL is away) reads around the cache, but that is not Redis' fault to alert on.
     check: () =>
       redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve("unavailable"),
 
@@ -213,6 +256,12 @@ export function createRedisCache(
         await redis.cacheBump(genKey);
       } catch (error) {
         incur((error as Error).message);
+        // Other replicas may still be reading Redis (back from its restart before this one, or on
+        // the far side of a partition): each bumps the generation as soon as this reaches it,
+        // which is about when this write is answered (docs/cache.md has the figures).
+        await invalidations.publish().catch((error: Error) => {
+          logger.warn({ reason: error.message }, "cannot publish a cache invalidation; other replicas may serve reads from before this write until this one reaches Redis");
+        });
       }
     },
 
@@ -220,7 +269,7 @@ export function createRedisCache(
       closed = true;
       clearInterval(retry);
       retry = undefined;
-      await redis.quit().catch(() => redis.disconnect());
+      await Promise.all([redis.quit().catch(() => redis.disconnect()), invalidations.close()]);
     },
   };
 }

@@ -74,10 +74,17 @@ function openSocket(host: string, port: number, silenceMs?: number): Socket {
 /**
  * The serving pool. `startUp` is the connection for start-up work instead (one, with no silence
  * limit): waiting for another replica's migrations under their lock, or seeding a million rows, is
- * silent for as long as it takes.
+ * silent for as long as it takes. `listenerClosed` makes it the instance whose `sql.listen`
+ * connection carries cache invalidations (invalidations.ts): no silence limit either (it is silent
+ * between notifications), and every close of its socket reported, since a notification sent before
+ * it listens again never reaches it.
  */
-export function createSql(config: Config, logger: Logger, { startUp = false } = {}): Sql {
-  const silenceMs = startUp ? undefined : silenceLimitMs(config);
+export function createSql(
+  config: Config,
+  logger: Logger,
+  { startUp = false, listenerClosed }: { startUp?: boolean; listenerClosed?: () => void } = {},
+): Sql {
+  const silenceMs = startUp || listenerClosed ? undefined : silenceLimitMs(config);
   return postgres({
     host: config.DATABASE_HOST,
     port: config.DATABASE_PORT,
@@ -94,7 +101,13 @@ export function createSql(config: Config, logger: Logger, { startUp = false } = 
     connection: { application_name: applicationName, statement_timeout: config.DATABASE_TIMEOUT_MS },
     onnotice: (notice) => logger.debug({ notice: notice.message }, "postgres notice"),
     // Documented, but missing from postgres.js' types, hence the spread.
-    ...{ socket: ({ host, port }: { host: string[]; port: number[] }) => openSocket(host[0]!, port[0]!, silenceMs) },
+    ...{
+      socket: ({ host, port }: { host: string[]; port: number[] }) => {
+        const socket = openSocket(host[0]!, port[0]!, silenceMs);
+        if (listenerClosed) socket.once("close", listenerClosed);
+        return socket;
+      },
+    },
   });
 }
 

@@ -8,8 +8,10 @@ import { createLogger } from "./logger.ts";
 import { startService } from "./server.ts";
 
 const db = await PGlite.create();
-// pglite-socket serves one session at a time; the pool must not open more.
-const pg = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 1 });
+// pglite-socket serves one session at a time; the pool must not open more. The second connection
+// is the one the cache listens on for invalidations (with REDIS_HOST set), which runs no
+// transaction to interleave with the pool's.
+const pg = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 2 });
 await pg.start();
 const pgPort = Number(new URL(`postgres://${pg.getServerConn()}`).port);
 

@@ -8,6 +8,7 @@ import { createApp, requestRecorder } from "./app.ts";
 import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
 import type { Config } from "./config.ts";
 import { activeConnections, CONNECT_TIMEOUT_MS, createDeadline, createSql, type Sql } from "./db.ts";
+import { createInvalidationChannel } from "./invalidations.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
 import { migrateAndSeed } from "./migrate.ts";
@@ -84,7 +85,9 @@ export async function startService(
   const tasks = createTasksRepository(sql, deadline);
 
   const metrics = createMetrics();
-  const cache: Cache = config.REDIS_HOST ? createRedisCache(config, logger, metrics.observeCache) : disabledCache;
+  const cache: Cache = config.REDIS_HOST
+    ? createRedisCache(config, createInvalidationChannel(config, logger, sql), logger, metrics.observeCache)
+    : disabledCache;
   let draining = false;
   const app = createApp({
     tasks,
