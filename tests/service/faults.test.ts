@@ -4,6 +4,7 @@ import { createServer as createNetServer, type AddressInfo, type Server, type So
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../service/src/config.ts";
 import { MIGRATION_LOCK } from "../../service/src/migrate.ts";
+import { MAX_CONCURRENT_BURNS } from "../../service/src/routes/stress.ts";
 import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, runMain, until, waitFor, type Child } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
@@ -274,6 +275,39 @@ describe("GET /stress", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "completed", duration: 2, iterations: expect.any(Number) });
     expect(order).toEqual(["health", "health", "health", "stress"]);
+  });
+
+  it(`runs at most ${MAX_CONCURRENT_BURNS} burns at once and refuses the rest with 503 and Retry-After`, async () => {
+    api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
+    const service = api;
+    // All sent together: whichever arrive first take the slots, every other one is refused at
+    // once, long before the 5 s burns end (so a slow machine cannot free a slot in between).
+    const answers = await Promise.all(
+      Array.from({ length: MAX_CONCURRENT_BURNS + 3 }, async () => {
+        const res = await service.request("/stress?duration=5");
+        return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() };
+      }),
+    );
+    const refused = answers.filter((a) => a.status === 503);
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(MAX_CONCURRENT_BURNS);
+    expect(refused).toHaveLength(3);
+    for (const answer of refused) {
+      expect(answer.body).toEqual({ error: `${MAX_CONCURRENT_BURNS} stress burns already running, retry later` });
+      expect(Number(answer.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(answer.retryAfter)).toBeLessThanOrEqual(5);
+    }
+    // Finished burns give their slots back.
+    const again = await Promise.all(Array.from({ length: MAX_CONCURRENT_BURNS }, () => service.request("/stress?duration=1")));
+    expect(again.map((r) => r.status)).toEqual(Array(MAX_CONCURRENT_BURNS).fill(200));
+  });
+
+  it("documents the 503 and its Retry-After in /openapi.json", async () => {
+    api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
+    const doc = (await (await api.request("/openapi.json")).json()) as Record<string, any>;
+    const responses = doc.paths["/stress"].get.responses;
+    expect(Object.keys(responses).sort()).toEqual(["200", "400", "503"]);
+    expect(responses["503"].headers["Retry-After"].schema).toEqual({ type: "integer", minimum: 1 });
+    expect(responses["503"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
   });
 
   it.each(["duration=0", "duration=11", "duration=abc", "", "duration=1&=x"])("refuses %j with 400", async (query) => {
