@@ -1,6 +1,7 @@
 // The service image, built for real and run the way the Deployment runs it: read-only root file
 // system, uid 1000, no capabilities, no privilege escalation, against the machine's PostgreSQL and
-// Redis on a fresh database; then the smoke suite, then a SIGTERM stop.
+// Redis on a fresh database, within the pod's memory and CPU limits; then the smoke suite, a load of
+// concurrent /stress and large list reads, then a SIGTERM stop.
 import { randomBytes } from "node:crypto";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -30,6 +31,27 @@ const SWAGGER_UI_FILES = ["LICENSE", "NOTICE", "swagger-ui-bundle.js", "swagger-
   (file) => `app/node_modules/swagger-ui-dist/${file}`,
 );
 const MAX_CONTEXT_BYTES = 1 * MB;
+const MiB = 1024 * 1024;
+// The image's CMD; the heap is half the container's memory limit (see docs/memory.md).
+const COMMAND = ["node", "--max-old-space-size-percentage=50", "dist/main.mjs"];
+
+/** A Kubernetes memory quantity in bytes: the binary and plain forms a resources block uses. */
+function memoryBytes(quantity: string): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(quantity);
+  if (!match) throw new Error(`memory quantity ${quantity} is not one this test converts`);
+  return Number(match[1]) * { "": 1, Ki: 1024, Mi: MiB, Gi: 1024 * MiB }[match[2] ?? ""]!;
+}
+
+/** A Kubernetes CPU quantity (`500m`, `2`) as docker's --cpus takes it. */
+function cpus(quantity: string): string {
+  const match = /^(\d+)(m)?$/.exec(quantity);
+  if (!match) throw new Error(`CPU quantity ${quantity} is not one this test converts`);
+  return String(Number(match[1]) / (match[2] ? 1000 : 1));
+}
+
+// The API container's limits in the dev stack, enforced on the container as Kubernetes would.
+const memoryLimit = memoryBytes(defaults.apiResources.limits.memory);
+const cpuLimit = cpus(defaults.apiResources.limits.cpu);
 
 const runId = randomBytes(4).toString("hex");
 const tag = `taskflow-api:image-test-${runId}`;
@@ -154,7 +176,7 @@ describe("service image", () => {
     const { Config, RootFS } = image!;
     expect(Config.User).toBe("1000:1000");
     expect(Config.Entrypoint ?? []).toEqual([]);
-    expect(Config.Cmd).toEqual(["node", "dist/main.mjs"]);
+    expect(Config.Cmd).toEqual(COMMAND);
     expect(Config.WorkingDir).toBe("/app");
     expect(Object.keys(Config.ExposedPorts ?? {})).toEqual(["5000/tcp"]);
     expect(Config.Env).toEqual(expect.arrayContaining(["NODE_ENV=production", "HOME=/home/appuser"]));
@@ -247,6 +269,7 @@ describe("service image", () => {
         "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/home/appuser",
         "--user", "1000:1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--network", "host",
+        "--memory", String(memoryLimit), "--cpus", cpuLimit,
         ...envArgs,
         tag,
       ],
@@ -261,7 +284,7 @@ describe("service image", () => {
     // PID 1 is node itself (no shell to swallow SIGTERM), unprivileged, with nothing to escalate to.
     const status = await docker(["exec", containerName, "cat", "/proc/1/status"]);
     const cmdline = await docker(["exec", containerName, "cat", "/proc/1/cmdline"]);
-    expect(cmdline.split("\0").filter(Boolean)).toEqual(["node", "dist/main.mjs"]);
+    expect(cmdline.split("\0").filter(Boolean)).toEqual(COMMAND);
     expect(status).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
     expect(status).toMatch(/^Gid:\s+1000\s+1000\s+1000\s+1000$/m);
     expect(status).toMatch(/^CapEff:\s+0+$/m);
@@ -297,6 +320,85 @@ describe("service image", () => {
 
     expect(await serviceConnections(db.name), "the service holds no PostgreSQL connection").toBeGreaterThan(0);
     expect(await cacheKeys(), `no Redis keys under ${cachePrefix}:`).not.toEqual([]);
+  });
+
+  it("keeps its heap under the memory limit and survives 24 concurrent /stress with large list reads", async () => {
+    expect(url, "the container did not start").toBeDefined();
+    const base = url!;
+    // The heap limit PID 1 got: a node started in the same container (same binary, same cgroup)
+    // with PID 1's own options reports it. V8's default never goes below 256 MiB of old space
+    // (259 MiB in all), above the limit itself.
+    const options = (await docker(["exec", containerName, "cat", "/proc/1/cmdline"])).split("\0").filter(Boolean).slice(1, -1);
+    const heapLimit = Number(
+      await docker(["exec", containerName, "node", ...options, "-p", "v8.getHeapStatistics().heap_size_limit"]),
+    );
+    console.log(`heap limit ${(heapLimit / MiB).toFixed(0)} MiB in a container limited to ${(memoryLimit / MiB).toFixed(0)} MiB`);
+    expect(heapLimit).toBeGreaterThan(0.3 * memoryLimit);
+    expect(heapLimit).toBeLessThan(0.6 * memoryLimit);
+
+    let loading = true;
+    const health = { ok: 0, failed: [] as string[] };
+    const healthChecks = (async () => {
+      while (loading) {
+        try {
+          // Generous: the burns and the reads share half a CPU with it.
+          const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(5_000) });
+          await res.arrayBuffer();
+          if (res.status === 200) health.ok++;
+          else health.failed.push(`HTTP ${res.status}`);
+        } catch (error) {
+          health.failed.push((error as Error).message);
+        }
+        await sleep(250);
+      }
+    })();
+    // Failures are kept as answers, so a killed container shows as such rather than as the first
+    // refused connection.
+    const stressed = Promise.all(
+      Array.from({ length: 24 }, async () => {
+        try {
+          const res = await fetch(`${base}/stress?duration=5`, { signal: AbortSignal.timeout(60_000) });
+          await res.arrayBuffer();
+          return { status: res.status, retryAfter: res.headers.get("retry-after") };
+        } catch (error) {
+          return { status: (error as Error).message, retryAfter: null };
+        }
+      }),
+    );
+    const reads: (number | string)[] = [];
+    const readers = Array.from({ length: 4 }, async () => {
+      while (loading) {
+        try {
+          const res = await fetch(`${base}/tasks?limit=1000`, { signal: AbortSignal.timeout(30_000) });
+          const body = (await res.json()) as { count?: number };
+          reads.push(res.status === 200 && body.count !== defaults.seedTasks ? `${body.count} tasks` : res.status);
+        } catch (error) {
+          reads.push((error as Error).message);
+        }
+      }
+    });
+    const stress = await stressed;
+    loading = false;
+    await Promise.all([healthChecks, ...readers]);
+
+    // A container killed for memory (exit 137) fails here, before anything is read from it.
+    expect(await containerState(containerName)).toMatchObject({ Running: true, OOMKilled: false });
+    const peak = /^VmHWM:\s+(\d+) kB$/m.exec(await docker(["exec", containerName, "cat", "/proc/1/status"]));
+    const statuses = stress.map((s) => s.status);
+    console.log(
+      `24 concurrent /stress: ${statuses.filter((s) => s === 200).length} burned, ${statuses.filter((s) => s === 503).length} refused; ` +
+        `${reads.length} list reads at limit=1000; /health ${health.ok} answered; ` +
+        `peak RSS ${(Number(peak?.[1]) / 1024).toFixed(0)} MiB of the ${(memoryLimit / MiB).toFixed(0)} MiB limit`,
+    );
+    expect(health.failed, "/health answers that failed during the load").toEqual([]);
+    expect(health.ok).toBeGreaterThan(0);
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.filter((s) => s !== 200), "list reads that failed").toEqual([]);
+    expect(statuses.filter((s) => s !== 200 && s !== 503), "stress answers other than 200 and 503").toEqual([]);
+    expect(statuses).toContain(200);
+    expect(statuses).toContain(503);
+    for (const { status, retryAfter } of stress) if (status === 503) expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(Number(peak?.[1]) * 1024).toBeLessThan(memoryLimit);
   });
 
   it("stops on SIGTERM with exit code 0 well within the grace period, having closed its connections", async () => {
