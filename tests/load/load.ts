@@ -4,6 +4,7 @@
 // connection would stay on the pod it first reached).
 import http from "node:http";
 import https from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface LoadOptions {
   /** Base URL of the API, without a trailing slash. */
@@ -34,6 +35,7 @@ export const loadLimits = { seconds: { min: 1, max: 1800 }, concurrency: { max: 
 interface Answer {
   status: number;
   xCache?: string;
+  retryAfter?: string;
   body: string;
 }
 
@@ -49,7 +51,14 @@ function send(url: string, method = "GET", body?: string, signal?: AbortSignal):
         let text = "";
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => (text += chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, xCache: response.headers["x-cache"] as string | undefined, body: text }));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            xCache: response.headers["x-cache"] as string | undefined,
+            retryAfter: response.headers["retry-after"],
+            body: text,
+          }),
+        );
         response.on("error", reject);
       },
     );
@@ -70,7 +79,8 @@ export async function checkTarget(url: string): Promise<void> {
   if (answer.status !== 200) throw new Error(`${url}/health answered ${answer.status}, not 200: is this TaskFlow?`);
   const stress = await send(`${url}/stress?duration=1`);
   if (stress.status === 404) throw new Error(`${url}/stress is off: set taskflow:stressEndpoint true (STRESS_ENDPOINT=true)`);
-  if (stress.status !== 200) throw new Error(`${url}/stress?duration=1 answered ${stress.status}`);
+  // 429: on, with its burns all taken (by another load, say).
+  if (stress.status !== 200 && stress.status !== 429) throw new Error(`${url}/stress?duration=1 answered ${stress.status}`);
 }
 
 export async function runLoad(options: LoadOptions, onTick?: (counts: LoadCounts, elapsedSeconds: number) => void): Promise<LoadCounts> {
@@ -99,7 +109,15 @@ export async function runLoad(options: LoadOptions, onTick?: (counts: LoadCounts
   };
 
   const stresser = async () => {
-    while (running()) await attempt(`/stress?duration=${options.stressSeconds}`);
+    while (running()) {
+      const answer = await attempt(`/stress?duration=${options.stressSeconds}`);
+      // A pod already running its most burns answers 429 at once: wait as it asks instead of
+      // spinning (the next try may reach another pod, a new one included).
+      if (answer?.status === 429) {
+        const wait = Math.min((Number(answer.retryAfter) || 1) * 1000, deadline - Date.now());
+        await sleep(Math.max(wait, 0), undefined, { signal: options.signal }).catch(() => undefined);
+      }
+    }
   };
   const reader = async () => {
     for (let i = 0; running(); i++) {

@@ -276,7 +276,7 @@ describe("GET /stress", () => {
     expect(order).toEqual(["health", "health", "health", "stress"]);
   });
 
-  it(`runs at most ${MAX_CONCURRENT_BURNS} burns at once and refuses the rest with 503 and Retry-After`, async () => {
+  it(`runs at most ${MAX_CONCURRENT_BURNS} burns at once and refuses the rest with 429 and Retry-After`, async () => {
     api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
     const service = api;
     // All sent together: whichever arrive first take the slots, every other one is refused at
@@ -287,7 +287,7 @@ describe("GET /stress", () => {
         return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() };
       }),
     );
-    const refused = answers.filter((a) => a.status === 503);
+    const refused = answers.filter((a) => a.status === 429);
     expect(answers.filter((a) => a.status === 200)).toHaveLength(MAX_CONCURRENT_BURNS);
     expect(refused).toHaveLength(3);
     for (const answer of refused) {
@@ -300,13 +300,13 @@ describe("GET /stress", () => {
     expect(again.map((r) => r.status)).toEqual(Array(MAX_CONCURRENT_BURNS).fill(200));
   });
 
-  it("documents the 503 and its Retry-After in /openapi.json", async () => {
+  it("documents the 429 and its Retry-After in /openapi.json", async () => {
     api = await startTestService({ ...db.env, STRESS_ENDPOINT: "true" });
     const doc = (await (await api.request("/openapi.json")).json()) as Record<string, any>;
     const responses = doc.paths["/stress"].get.responses;
-    expect(Object.keys(responses).sort()).toEqual(["200", "400", "503"]);
-    expect(responses["503"].headers["Retry-After"].schema).toEqual({ type: "integer", minimum: 1 });
-    expect(responses["503"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
+    expect(Object.keys(responses).sort()).toEqual(["200", "400", "429"]);
+    expect(responses["429"].headers["Retry-After"].schema).toEqual({ type: "integer", minimum: 1 });
+    expect(responses["429"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
   });
 
   it.each(["duration=0", "duration=11", "duration=abc", "", "duration=1&=x"])("refuses %j with 400", async (query) => {
