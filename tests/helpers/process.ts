@@ -40,6 +40,19 @@ export function run(command: string, args: string[], env: Record<string, string>
 /** The production entry, from source. */
 export const runMain = (env: Record<string, string>) => run(process.execPath, ["--import", "tsx", "service/src/main.ts"], env);
 
+/** The development entry, from source, without `npm run dev`'s watcher (which never exits). */
+export const runDev = (env: Record<string, string>) => run(process.execPath, ["--import", "tsx", "service/src/dev.ts"], env);
+
+/** A port held on every interface (by this process), as a second server would hold it. */
+export async function takenPort(): Promise<{ port: number; release(): Promise<void> }> {
+  const server = createServer().listen(0);
+  await once(server, "listening");
+  return {
+    port: (server.address() as { port: number }).port,
+    release: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 export function killGroup(child: Child, signal: NodeJS.Signals = "SIGTERM") {
   try {
     process.kill(-child.proc.pid!, signal);

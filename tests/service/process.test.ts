@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { migrationsDir } from "../../service/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, killGroup, run, runMain, until, waitFor, type Child } from "../helpers/process.ts";
+import { freePort, killGroup, run, runDev, runMain, takenPort, until, waitFor, type Child } from "../helpers/process.ts";
 import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
 import { startTestService } from "../helpers/service.ts";
 
@@ -29,6 +29,81 @@ describe("configuration errors", () => {
     expect(code).toBe(1);
     expect(child.stderr()).toBe(`${message}\n`);
     expect(child.stdout()).toBe("");
+  });
+});
+
+describe("a PORT already in use", () => {
+  it("stops the production entry before it touches the database: exit 1 and one line naming PORT", async () => {
+    db = await createTestDatabase();
+    const taken = await takenPort();
+    try {
+      child = runMain({ ...db.env, PORT: String(taken.port) });
+      const { code } = await child.exited;
+      expect(child.stderr()).toBe(`cannot listen: PORT ${taken.port} is already in use\n`);
+      expect(code).toBe(1);
+      expect(child.stdout()).toBe("");
+      expect(await db.sql`SELECT to_regclass('schema_migrations') AS migrations`).toEqual([{ migrations: null }]);
+    } finally {
+      await taken.release();
+    }
+  });
+});
+
+describe("the development entry's start-up errors", () => {
+  it("a bad variable: exit 1 and the one line npm start prints, no stack", async () => {
+    child = runDev({ PORT: "abc" });
+    const { code } = await child.exited;
+    expect(child.stderr()).toBe("invalid configuration: PORT must be an integer\n");
+    expect(code).toBe(1);
+  });
+
+  it("a PORT already in use: exit 1 and one line naming PORT", async () => {
+    const taken = await takenPort();
+    try {
+      child = runDev({ PORT: String(taken.port) });
+      const { code } = await child.exited;
+      expect(child.stderr()).toBe(`cannot listen: PORT ${taken.port} is already in use\n`);
+      expect(code).toBe(1);
+    } finally {
+      await taken.release();
+    }
+    // PGlite starts first; on a loaded machine that alone takes tens of seconds.
+  }, 120_000);
+});
+
+describe("npm start (the bundle)", () => {
+  beforeAll(async () => {
+    const build = run("npm", ["run", "build"], {});
+    const { code } = await build.exited;
+    expect(code, build.stderr()).toBe(0);
+  }, 120_000);
+
+  it("a failed start-up logs a stack mapped to the sources, never a position in the minified bundle", async () => {
+    db = await createTestDatabase();
+    // The first migration then fails: relation "tasks" already exists.
+    await db.sql`CREATE TABLE tasks (id int)`;
+    child = run("npm", ["start"], { ...db.env, PORT: "0" });
+    const { code } = await child.exited;
+    expect(code).toBe(1);
+    const fatal = child.stdout().split("\n").find((line) => line.includes('"start-up failed"'));
+    expect(fatal, child.stdout()).toBeDefined();
+    const { err } = JSON.parse(fatal!) as { err: { message: string; stack: string } };
+    expect(err.message).toBe('relation "tasks" already exists');
+    const frames = err.stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
+    expect(frames.filter((frame) => frame.includes("main.mjs"))).toEqual([]);
+    expect(frames.some((frame) => /service\/node_modules\/postgres\/src\/\w+\.js:\d+:\d+/.test(frame)), err.stack).toBe(true);
+  });
+
+  it("a PORT already in use: exit 1 and one line naming PORT", async () => {
+    const taken = await takenPort();
+    try {
+      child = run("npm", ["start"], { DATABASE_HOST: "127.0.0.1", DATABASE_PASSWORD: "unused", PORT: String(taken.port) });
+      const { code } = await child.exited;
+      expect(child.stderr()).toBe(`cannot listen: PORT ${taken.port} is already in use\n`);
+      expect(code).toBe(1);
+    } finally {
+      await taken.release();
+    }
   });
 });
 
