@@ -343,9 +343,27 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 });
 
 describe("when Redis is unreachable", () => {
+  it("before Redis has answered: the start-up line says the cache is connecting, not unavailable", async () => {
+    const proxy = await new TcpProxy(SHARED_REDIS.port).open();
+    proxy.hold();
+    try {
+      const api = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
+      const listening = api.logs.map((line) => JSON.parse(line) as { msg: string }).find((line) => line.msg === "listening");
+      expect(listening).toMatchObject({ cache: "connecting" });
+      proxy.release();
+      await until(async () => (await cacheState(api)) === "connected", "the cache to connect once Redis answers");
+    } finally {
+      await proxy.cut();
+    }
+  });
+
   it("at start: every endpoint answers from PostgreSQL, /ready stays 200 and says so", async () => {
     const api = await start(cacheEnv({ REDIS_PORT: String(await freePort()) }));
+    await until(async () => (await cacheState(api)) === "unavailable", "the refused connection to be reported");
     expect(await api.request("/ready").then((r) => r.json())).toEqual({ status: "ready", database: "connected", cache: "unavailable" });
+    // A Redis never reached has lost no connection, and leaves no invalidation owed.
+    expect(api.logs.join("\n")).toContain("cache unavailable");
+    expect(api.logs.join("\n")).not.toContain("connection to Redis lost");
     const created = await api.json("/tasks", { title: "no cache" });
     expect(created.status).toBe(201);
     for (const path of ["/tasks", "/tasks/1", "/stats"]) {
