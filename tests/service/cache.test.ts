@@ -4,10 +4,10 @@ import { cacheKeys, createRedisCache } from "../../service/src/cache.ts";
 import { loadConfig } from "../../service/src/config.ts";
 import { createInvalidationChannel } from "../../service/src/invalidations.ts";
 import { createLogger, type Logger } from "../../service/src/logger.ts";
-import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
+import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, until } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
-import { monitorSharedRedis, RedisServer, SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { monitorSharedRedis, RedisServer, SHARED_REDIS, sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
 let db: TestDatabase;
@@ -16,13 +16,18 @@ const started: TestService[] = [];
 
 const cacheEnv = (overrides: Record<string, string> = {}) => ({
   ...db.env,
-  REDIS_HOST: SHARED_REDIS.host,
-  REDIS_PORT: String(SHARED_REDIS.port),
+  ...sharedRedisEnv(),
   CACHE_PREFIX: prefix,
   ...overrides,
 });
 /** A cache module of its own on the shared Redis, under this test's prefix. */
-const cacheConfig = () => ({ REDIS_HOST: SHARED_REDIS.host, REDIS_PORT: SHARED_REDIS.port, CACHE_TTL: 60, CACHE_PREFIX: prefix });
+const cacheConfig = () => ({
+  REDIS_HOST: SHARED_REDIS.host,
+  REDIS_PORT: SHARED_REDIS.port,
+  REDIS_PASSWORD: SHARED_REDIS.password,
+  CACHE_TTL: 60,
+  CACHE_PREFIX: prefix,
+});
 /** A cache module as a replica makes it, its invalidations carried through this file's database. */
 const directCache = (config: ReturnType<typeof cacheConfig>, logger: Logger) =>
   createRedisCache(config, createInvalidationChannel(loadConfig(db.env), logger, db.sql), logger);
@@ -190,7 +195,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
   });
 
   it("end to end: a replica whose database answer arrives after another replica's write never serves it later", async () => {
-    const slowDb = await new TcpProxy(PG_PORT).open();
+    const slowDb = await new TcpProxy(PG_PORT, PG_HOST).open();
     try {
       // One connection, whose statement for a task read is already prepared: the held read is then
       // sent in one go, and PostgreSQL runs it (taking its snapshot) before the write below.
@@ -262,7 +267,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 
   it("a read that starts after a write never shares the answer of a read sent before it", async () => {
     // Replica A reaches Redis through a proxy that can hold its answers back.
-    const slowRedis = await new TcpProxy(SHARED_REDIS.port).open();
+    const slowRedis = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     const logger = createLogger("silent");
     const replicaA = directCache({ ...cacheConfig(), REDIS_PORT: slowRedis.port }, logger);
     const replicaB = directCache(cacheConfig(), logger);
@@ -344,7 +349,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 
 describe("when Redis is unreachable", () => {
   it("before Redis has answered: the start-up line says the cache is connecting, not unavailable", async () => {
-    const proxy = await new TcpProxy(SHARED_REDIS.port).open();
+    const proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     proxy.hold();
     try {
       const api = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
@@ -403,7 +408,7 @@ describe("when Redis is unreachable", () => {
   });
 
   it("for one replica only: its writes are not served stale by the other, before or after it reconnects", async () => {
-    const proxy = await new TcpProxy(SHARED_REDIS.port).open();
+    const proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     try {
       const cut = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
       const other = await startCached();
@@ -462,8 +467,8 @@ describe("when Redis is unreachable", () => {
   });
 
   it("and PostgreSQL away from the reader too: it reads around the cache until it listens again, then bumps", async () => {
-    const pgForA = await new TcpProxy(PG_PORT).open();
-    const redisForB = await new TcpProxy(SHARED_REDIS.port).open();
+    const pgForA = await new TcpProxy(PG_PORT, PG_HOST).open();
+    const redisForB = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     try {
       const a = await startCached({ DATABASE_PORT: String(pgForA.port) });
       const b = await startCached({ REDIS_PORT: String(redisForB.port) });

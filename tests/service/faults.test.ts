@@ -4,7 +4,7 @@ import { createServer as createNetServer, type AddressInfo, type Server, type So
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../service/src/config.ts";
 import { MIGRATION_LOCK } from "../../service/src/migrate.ts";
-import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
+import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort, killGroup, runMain, until, waitFor, type Child } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
@@ -41,7 +41,7 @@ afterAll(async () => {
 
 describe("when PostgreSQL becomes unreachable", () => {
   it("answers 503 quickly, stays up, and recovers by itself", async () => {
-    proxy = await new TcpProxy(PG_PORT).open();
+    proxy = await new TcpProxy(PG_PORT, PG_HOST).open();
     api = await startTestService({ ...db.env, DATABASE_PORT: String(proxy.port) });
     expect((await api.json("/tasks", { title: "before" })).status).toBe(201);
 
@@ -69,7 +69,7 @@ describe("when PostgreSQL becomes unreachable", () => {
   });
 
   it("answers 503 when PostgreSQL goes silent mid-query without closing anything, then recovers", async () => {
-    proxy = await new TcpProxy(PG_PORT).open();
+    proxy = await new TcpProxy(PG_PORT, PG_HOST).open();
     api = await startTestService({ ...db.env, DATABASE_PORT: String(proxy.port) });
     await db.sql`TRUNCATE tasks RESTART IDENTITY`;
     expect((await api.json("/tasks", { title: "before" })).status).toBe(201);
@@ -91,7 +91,7 @@ describe("when PostgreSQL becomes unreachable", () => {
   });
 
   it("at start: the process waits and retries, logging why, instead of exiting", async () => {
-    proxy = new TcpProxy(PG_PORT);
+    proxy = new TcpProxy(PG_PORT, PG_HOST);
     proxy.port = await freePort();
     const port = await freePort();
     child = runMain({ ...db.env, DATABASE_PORT: String(proxy.port), PORT: String(port) });
