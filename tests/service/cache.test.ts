@@ -5,7 +5,7 @@ import { loadConfig } from "../../service/src/config.ts";
 import { createInvalidationChannel } from "../../service/src/invalidations.ts";
 import { createLogger, type Logger } from "../../service/src/logger.ts";
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, until } from "../helpers/process.ts";
+import { freePort } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { monitorSharedRedis, RedisServer, SHARED_REDIS, sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
@@ -43,7 +43,7 @@ const cacheState = async (api: TestService) => ((await (await api.request("/read
 
 /** Once its reads go through the cache: Redis answers, and it listens for invalidations (a 404 no test reads). */
 const throughCache = (api: TestService, what: string) =>
-  until(async () => (await api.request("/tasks/2147483647")).headers.get("x-cache") !== "BYPASS", what);
+  expect.poll(async () => (await api.request("/tasks/2147483647")).headers.get("x-cache"), { message: what }).not.toBe("BYPASS");
 
 /** A replica on the shared Redis, once its cache has connected. */
 const startCached = async (overrides: Record<string, string> = {}) => {
@@ -210,13 +210,18 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       slowDb.hold();
       // A misses the cache, and PostgreSQL answers its query with v1; the answer is held back.
       const slow = a.request("/tasks/1");
-      await until(async () => {
-        const [row] = await db.sql`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%'
-            AND query_start > ${before}::timestamptz AND state = 'idle'`;
-        return row!.n > 0;
-      }, "PostgreSQL to have answered the held query");
+      await expect
+        .poll(
+          async () => {
+            const [row] = await db.sql`
+              SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%'
+                AND query_start > ${before}::timestamptz AND state = 'idle'`;
+            return row!.n;
+          },
+          { message: "PostgreSQL has answered the held query" },
+        )
+        .toBeGreaterThan(0);
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       slowDb.release();
       const late = await slow;
@@ -236,7 +241,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     const logger = createLogger("silent");
     const [replicaA, replicaB] = [directCache(cacheConfig(), logger), directCache(cacheConfig(), logger)];
     try {
-      await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
+      await expect.poll(() => [replicaA.state, replicaB.state]).toEqual(["connected", "connected"]);
       let database = "old";
       let releaseSlowRead!: () => void;
       let slowLoadStarted!: () => void;
@@ -272,12 +277,12 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     const replicaA = directCache({ ...cacheConfig(), REDIS_PORT: slowRedis.port }, logger);
     const replicaB = directCache(cacheConfig(), logger);
     try {
-      await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
+      await expect.poll(() => [replicaA.state, replicaB.state]).toEqual(["connected", "connected"]);
       // Both held lookups must be answered within the 40 ms command timeout. On a loaded machine one
       // may time out (the late read then answers BYPASS, proving nothing), which voids that try.
       const race = async (key: string) => {
         await replicaA.read(key, async () => "old");
-        await until(async () => (await replicaA.read(key, async () => "unused")).outcome === "HIT", "the entry to be stored");
+        await expect.poll(async () => (await replicaA.read(key, async () => "unused")).outcome).toBe("HIT");
         slowRedis.hold();
         const early = replicaA.read(key, async () => "new");
         await new Promise((r) => setTimeout(r, 5)); // its lookup has left for Redis; the answer is held
@@ -302,9 +307,9 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
     let monitor: { close(): void } | undefined;
     try {
-      await until(async () => cache.state === "connected", "the cache to connect");
+      await expect.poll(() => cache.state).toBe("connected");
       await Promise.all(keys.map((key) => cache.read(key, async () => key)));
-      await until(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome === "HIT", "the entries to be stored");
+      await expect.poll(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome).toBe("HIT");
       // The script calls of this test's cache (its generation key is in their arguments), from now on.
       const lookups: string[][] = [];
       monitor = await monitorSharedRedis((args) => {
@@ -312,7 +317,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       });
       const reads = await Promise.all([...keys, ...keys].map((key) => cache.read(key, async () => "loaded")));
       expect(reads.map(({ json, outcome }) => [decode(json), outcome])).toEqual([...keys, ...keys].map((key) => [key, "HIT"]));
-      await until(async () => lookups.length > 0, "the lookup to be seen by MONITOR");
+      await expect.poll(() => lookups.length, { message: "the lookup seen by MONITOR" }).toBeGreaterThan(0);
       await new Promise((r) => setTimeout(r, 100)); // any other lookup would have been seen by now
       expect(lookups).toHaveLength(1);
       expect(lookups[0]!.slice(-keys.length)).toEqual(keys);
@@ -356,7 +361,7 @@ describe("when Redis is unreachable", () => {
       const listening = api.logs.map((line) => JSON.parse(line) as { msg: string }).find((line) => line.msg === "listening");
       expect(listening).toMatchObject({ cache: "connecting" });
       proxy.release();
-      await until(async () => (await cacheState(api)) === "connected", "the cache to connect once Redis answers");
+      await expect.poll(() => cacheState(api)).toBe("connected");
     } finally {
       await proxy.cut();
     }
@@ -364,7 +369,7 @@ describe("when Redis is unreachable", () => {
 
   it("at start: every endpoint answers from PostgreSQL, /ready stays 200 and says so", async () => {
     const api = await start(cacheEnv({ REDIS_PORT: String(await freePort()) }));
-    await until(async () => (await cacheState(api)) === "unavailable", "the refused connection to be reported");
+    await expect.poll(() => cacheState(api)).toBe("unavailable");
     expect(await api.request("/ready").then((r) => r.json())).toEqual({ status: "ready", database: "connected", cache: "unavailable" });
     // A Redis never reached has lost no connection, and leaves no invalidation owed.
     expect(api.logs.join("\n")).toContain("cache unavailable");
@@ -390,7 +395,7 @@ describe("when Redis is unreachable", () => {
       expect((await read(api, "/tasks")).outcome).toBe("HIT");
 
       await redis.stop();
-      await until(async () => (await cacheState(api)) === "unavailable", "the cache to be reported unavailable");
+      await expect.poll(() => cacheState(api)).toBe("unavailable");
       expect((await api.request("/ready")).status).toBe(200);
       expect((await read(api, "/tasks")).outcome).toBe("BYPASS");
       expect((await api.json("/tasks", { title: "during the outage" })).status).toBe(201);
@@ -418,13 +423,13 @@ describe("when Redis is unreachable", () => {
       expect((await read(other, "/tasks/1")).outcome).toBe("HIT");
 
       await proxy.cut();
-      await until(async () => (await cacheState(cut)) === "unavailable", "the proxied cache to drop");
+      await expect.poll(() => cacheState(cut)).toBe("unavailable");
       expect((await cut.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       expect((await read(cut, "/tasks/1")).body.title).toBe("v2");
       // As soon as PostgreSQL's notification reaches it, about when the write is answered; waited
       // for, since on a loaded machine the test's next read can get there first (docs/cache.md).
       // Before, v1 stayed until the writer reached Redis again.
-      await until(async () => (await read(other, "/tasks/1")).body.title === "v2", "the other replica to see v2", 1000);
+      await expect.poll(async () => (await read(other, "/tasks/1")).body.title, { timeout: 1000, message: "the other replica to see v2" }).toBe("v2");
 
       await proxy.open();
       await throughCache(cut, "the proxied cache to reconnect");
@@ -454,7 +459,7 @@ describe("when Redis is unreachable", () => {
 
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       // Within the notification's travel (see the test above); before, until B was back.
-      await until(async () => (await read(a, "/tasks/1")).body.title === "v2", "A to see v2", 1000);
+      await expect.poll(async () => (await read(a, "/tasks/1")).body.title, { timeout: 1000, message: "A to see v2" }).toBe("v2");
       expect((await read(a, "/tasks")).body.tasks[0].title).toBe("v2");
 
       await toB.open();
@@ -477,8 +482,8 @@ describe("when Redis is unreachable", () => {
       expect((await read(a, "/tasks/1")).outcome).toBe("HIT");
 
       await Promise.all([pgForA.cut(), redisForB.cut()]);
-      await until(async () => (await a.request("/ready")).status === 503, "A to lose PostgreSQL");
-      await until(async () => (await cacheState(b)) === "unavailable", "B to lose Redis");
+      await expect.poll(async () => (await a.request("/ready")).status, { message: "A to lose PostgreSQL" }).toBe(503);
+      await expect.poll(() => cacheState(b)).toBe("unavailable");
       // Published through PostgreSQL, where A is not listening: it must not answer v1 from Redis.
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       expect((await a.request("/tasks/1")).status).toBe(503);
@@ -491,7 +496,7 @@ describe("when Redis is unreachable", () => {
       // overtake; without a LISTEN, v2 would stay cached for CACHE_TTL.
       expect((await read(a, "/tasks/1")).outcome).toBe("HIT");
       expect((await b.json("/tasks/1", { title: "v3" }, "PATCH")).status).toBe(200);
-      await until(async () => (await read(a, "/tasks/1")).body.title === "v3", "A to see v3", 2000);
+      await expect.poll(async () => (await read(a, "/tasks/1")).body.title, { timeout: 2000, message: "A to see v3" }).toBe("v3");
     } finally {
       await Promise.all([pgForA.cut(), redisForB.cut()]);
     }

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { until } from "../helpers/process.ts";
 import { sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { runSmoke } from "../smoke/smoke.ts";
@@ -32,7 +31,7 @@ describe("the smoke suite against the in-process service", () => {
     // The smoke suite asks for a HIT when /ready says the cache is connected: let it connect first.
     if (env.REDIS_HOST) {
       const cache = async () => ((await (await fetch(`${api.url}/ready`)).json()) as { cache: string }).cache;
-      await until(async () => (await cache()) === "connected", "the cache to connect", 5_000);
+      await expect.poll(cache, { timeout: 5_000 }).toBe("connected");
     }
     const lines: string[] = [];
     const result = await runSmoke(api.url, (line) => lines.push(line));
