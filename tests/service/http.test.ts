@@ -4,7 +4,7 @@ import { connect, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
-import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { SHARED_REDIS, sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
 let db: TestDatabase;
@@ -211,9 +211,9 @@ describe("HEAD", () => {
 
 describe("GET /ready", () => {
   it("reports the cache unavailable while Redis is reachable but does not answer", async () => {
-    proxy = await new TcpProxy(SHARED_REDIS.port).open();
+    proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     const prefix = `taskflow-test-${randomBytes(4).toString("hex")}`;
-    api = await startTestService({ ...db.env, REDIS_HOST: "127.0.0.1", REDIS_PORT: String(proxy.port), CACHE_PREFIX: prefix });
+    api = await startTestService({ ...db.env, ...sharedRedisEnv(), REDIS_HOST: "127.0.0.1", REDIS_PORT: String(proxy.port), CACHE_PREFIX: prefix });
     const service = api;
     const ready = async () => {
       const res = await service.request("/ready");
