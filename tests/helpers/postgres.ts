@@ -8,7 +8,7 @@ import postgres from "postgres";
 export const PG_HOST = process.env.PGHOST || "127.0.0.1";
 export const PG_PORT = Number(process.env.PGPORT || 5432);
 export const PG_USER = process.env.PGUSER || "postgres";
-const PG_PASSWORD = process.env.PGPASSWORD || undefined;
+export const PG_PASSWORD = process.env.PGPASSWORD || undefined;
 
 const connect = (database: string, max: number) =>
   postgres({ host: PG_HOST, port: PG_PORT, username: PG_USER, password: PG_PASSWORD, database, max, onnotice: () => {} });
