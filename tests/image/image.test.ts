@@ -154,7 +154,7 @@ describe("service image", () => {
     const { Config, RootFS } = image!;
     expect(Config.User).toBe("1000:1000");
     expect(Config.Entrypoint ?? []).toEqual([]);
-    expect(Config.Cmd).toEqual(["node", "dist/main.mjs"]);
+    expect(Config.Cmd).toEqual(["node", "--enable-source-maps", "dist/main.mjs"]);
     expect(Config.WorkingDir).toBe("/app");
     expect(Object.keys(Config.ExposedPorts ?? {})).toEqual(["5000/tcp"]);
     expect(Config.Env).toEqual(expect.arrayContaining(["NODE_ENV=production", "HOME=/home/appuser"]));
@@ -262,7 +262,7 @@ describe("service image", () => {
     // PID 1 is node itself (no shell to swallow SIGTERM), unprivileged, with nothing to escalate to.
     const status = await docker(["exec", containerName, "cat", "/proc/1/status"]);
     const cmdline = await docker(["exec", containerName, "cat", "/proc/1/cmdline"]);
-    expect(cmdline.split("\0").filter(Boolean)).toEqual(["node", "dist/main.mjs"]);
+    expect(cmdline.split("\0").filter(Boolean)).toEqual(["node", "--enable-source-maps", "dist/main.mjs"]);
     expect(status).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
     expect(status).toMatch(/^Gid:\s+1000\s+1000\s+1000\s+1000$/m);
     expect(status).toMatch(/^CapEff:\s+0+$/m);
