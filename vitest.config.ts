@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // expect.poll's defaults (1 s, every 50 ms) are too short for a service starting on a loaded
+    // machine; vi.waitFor takes its own per call.
+    expect: { poll: { timeout: 10_000, interval: 100 } },
   },
 });

@@ -2,14 +2,13 @@
 // deployment. Its databases come from the tests' createTestDatabase.
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { SHARED_REDIS } from "../tests/helpers/redis.ts";
+import { SHARED_REDIS, sharedRedisEnv } from "../tests/helpers/redis.ts";
 
 /** Names every database and key prefix of this run, so the clean-up can find them all. */
 export const runId = `taskflow_bench_${randomBytes(4).toString("hex")}`;
 
 export const redisEnv = (prefix: string): Record<string, string> => ({
-  REDIS_HOST: SHARED_REDIS.host,
-  REDIS_PORT: String(SHARED_REDIS.port),
+  ...sharedRedisEnv(),
   CACHE_PREFIX: prefix,
 });
 

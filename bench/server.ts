@@ -1,5 +1,6 @@
 // Servers under test, each a child process on the same Node as the bench: the built service as
-// production starts it (node service/dist/main.mjs, configured by env only) and the bare ceiling.
+// production starts it (node --enable-source-maps service/dist/main.mjs, configured by env only) and
+// the bare ceiling.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
@@ -42,7 +43,7 @@ async function spawnServer({ name, entry, env, readyPath, logFile, stdin }: Spaw
   const started = performance.now();
   let proc: ChildProcess;
   try {
-    proc = spawn(process.execPath, [entry], {
+    proc = spawn(process.execPath, ["--enable-source-maps", entry], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", ...env, PORT: String(port) },
       stdio: [stdin ? "pipe" : "ignore", out, out],

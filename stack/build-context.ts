@@ -5,17 +5,19 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "
 import path from "node:path";
 
 interface Pattern {
-  regex: RegExp;
+  matches: (path: string) => boolean;
   exception: boolean;
   /** The pattern up to its first wildcard: which directories could hold a match. */
   literalPrefix: string;
 }
 
 /**
- * .dockerignore rules as Docker applies them (moby/patternmatcher and
- * moby/buildkit frontend/dockerfile/dockerignore): comments, `!` exceptions, paths cleaned and made
- * relative, `*` and `?` within one segment, `**` across segments, the last matching line wins, and a
- * pattern that matches a parent directory matches everything below it.
+ * .dockerignore rules as a Linux or macOS Docker client applies them (moby/patternmatcher
+ * ignorefile/ignorefile.go ReadAll, patternmatcher.go New, compile and match, which BuildKit's
+ * context transfer uses): comments, `!` exceptions, paths cleaned and made relative, `*` and `?`
+ * within one segment, `**` across segments, `\` escaping the next character, the last matching
+ * line wins, and a pattern that matches a parent directory matches everything below it.
+ * tests/stack/build-context.test.ts runs patternmatcher's own test cases against it.
  */
 export function parseDockerignore(text: string): Pattern[] {
   const patterns: Pattern[] = [];
@@ -25,41 +27,78 @@ export function parseDockerignore(text: string): Pattern[] {
     if (!line) continue;
     const exception = line.startsWith("!");
     if (exception) line = line.slice(1).trim();
-    if (!line) continue;
-    line = path.posix.normalize(line.replaceAll("\\", "/")).replace(/(.)\/+$/, "$1");
+    if (!line) throw new Error('.dockerignore: illegal exclusion pattern "!"');
+    line = path.posix.normalize(line).replace(/(.)\/+$/, "$1");
     if (line.length > 1 && line.startsWith("/")) line = line.slice(1);
-    patterns.push({ regex: compile(line), exception, literalPrefix: line.split(/[*?[\\]/)[0]! });
+    patterns.push({ matches: compile(line), exception, literalPrefix: line.split(/[*?[\\]/)[0]! });
   }
   return patterns;
 }
 
-function compile(pattern: string): RegExp {
+// These need escaping in a regular expression and mean nothing in a pattern; `[`, `]` and `^` pass
+// through as they do in patternmatcher (a class, and `^` an anchor that never matches there).
+const ESCAPED = new Set(".+()|{}$");
+
+/** patternmatcher's compile and match: exact, prefix (`dir/**`), suffix (`**` + literal) or regexp. */
+function compile(pattern: string): (path: string) => boolean {
   let source = "^";
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === "*" && pattern[i + 1] === "*") {
+  let type: "exact" | "prefix" | "suffix" | "regexp" = "exact";
+  const chars = [...pattern];
+  for (let i = 0, step = 0; i < chars.length; i++, step++) {
+    const ch = chars[i]!;
+    if (ch === "*" && chars[i + 1] === "*") {
       i++;
-      if (pattern[i + 1] === "/") i++;
-      source += i + 1 >= pattern.length ? ".*" : "(.*/)?";
+      if (chars[i + 1] === "/") i++;
+      if (i + 1 >= chars.length) {
+        if (type === "exact") type = "prefix";
+        else {
+          source += ".*";
+          type = "regexp";
+        }
+      } else {
+        source += "(.*/)?";
+        type = "regexp";
+      }
+      if (step === 0) type = "suffix";
     } else if (ch === "*") {
       source += "[^/]*";
+      type = "regexp";
     } else if (ch === "?") {
       source += "[^/]";
-    } else if (ch === "\\" && i + 1 < pattern.length) {
-      source += `\\${pattern[++i]}`;
-    } else if (ch === "[") {
-      const end = pattern.indexOf("]", i + 1);
-      if (end < 0) {
-        source += "\\[";
+      type = "regexp";
+    } else if (ESCAPED.has(ch)) {
+      source += `\\${ch}`;
+    } else if (ch === "\\") {
+      if (i + 1 < chars.length) {
+        source += `\\${chars[++i]}`;
+        type = "regexp";
       } else {
-        source += `[${pattern.slice(i + 1, end).replace(/^!/, "^")}]`;
-        i = end;
+        source += "\\\\";
       }
+    } else if (ch === "[" || ch === "]") {
+      source += ch;
+      type = "regexp";
     } else {
-      source += /[.+()|{}$^]/.test(ch) ? `\\${ch}` : ch;
+      source += ch;
     }
   }
-  return new RegExp(`${source}$`);
+  switch (type) {
+    case "exact":
+      return (path) => path === pattern;
+    case "prefix":
+      return (path) => path.startsWith(pattern.slice(0, -2));
+    case "suffix": {
+      const suffix = pattern.slice(2);
+      return (path) => path.endsWith(suffix) || (suffix.startsWith("/") && path === suffix.slice(1));
+    }
+    case "regexp": {
+      // Without the u flag, which refuses a lone `]` that Go's regexp takes literally. The one
+      // difference left: `?` and `[^/]` take one UTF-16 unit where Go takes a code point, so a name
+      // with characters outside the BMP can match otherwise.
+      const regex = new RegExp(`${source}$`);
+      return (path) => regex.test(path);
+    }
+  }
 }
 
 export function isExcluded(relativePath: string, patterns: Pattern[]): boolean {
@@ -69,7 +108,7 @@ export function isExcluded(relativePath: string, patterns: Pattern[]): boolean {
   for (const pattern of patterns) {
     // Docker skips lines that cannot change the verdict so far.
     if (pattern.exception !== excluded) continue;
-    if (candidates.some((candidate) => pattern.regex.test(candidate))) excluded = !pattern.exception;
+    if (candidates.some((candidate) => pattern.matches(candidate))) excluded = !pattern.exception;
   }
   return excluded;
 }

@@ -5,7 +5,8 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./logger.ts";
 
 export type CacheOutcome = "HIT" | "MISS" | "BYPASS";
-export type CacheState = "disabled" | "connected" | "unavailable";
+/** connecting: Redis has not answered yet, neither ready nor with an error. */
+export type CacheState = "disabled" | "connecting" | "connected" | "unavailable";
 
 export interface Cache {
   readonly state: CacheState;
@@ -124,6 +125,11 @@ export function createRedisCache(
   let listening = false;
   let closed = false;
   let lastError = "";
+  // Until the first "ready" no bump can have been sent, so a dropped connection leaves nothing
+  // uninvalidated (each write that failed owes its own bump): with no offline queue, ioredis writes
+  // only its handshake and loading-safe commands such as INFO before "ready"
+  // (ioredis 6.0.0 built/Redis.js:379-407, sendCommand).
+  let reached = false;
   let retry: NodeJS.Timeout | undefined;
   let repaying: Promise<void> | undefined;
 
@@ -157,8 +163,11 @@ export function createRedisCache(
 
   // Owed from the moment the connection is lost, not from when it is back: ioredis reports
   // "ready" a tick after it can already serve commands.
-  redis.on("close", () => incur("connection to Redis lost"));
+  redis.on("close", () => {
+    if (reached) incur("connection to Redis lost");
+  });
   redis.on("ready", () => {
+    reached = true;
     logger.info("cache connected");
     lastError = "";
     void repay();
@@ -214,16 +223,21 @@ export function createRedisCache(
     return !owed();
   };
 
+  const state = (): CacheState => {
+    if (redis.status === "ready") return owed() ? "unavailable" : "connected";
+    return reached || lastError ? "unavailable" : "connecting";
+  };
+
   return {
-    get state(): CacheState {
-      return redis.status === "ready" && !owed() ? "connected" : "unavailable";
+    get state() {
+      return state();
     },
 
     // A stalled Redis (frozen, or a partition dropping packets) leaves ioredis' status "ready".
     // Redis' reachability only: a replica owing a bump (not listening for invalidations, say,
     // while PostgreSQL is away) reads around the cache, but that is not Redis' fault to alert on.
     check: () =>
-      redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve("unavailable"),
+      redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve(state()),
 
     async read(key, load) {
       if (!(await usable())) {

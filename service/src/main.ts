@@ -51,6 +51,11 @@ try {
     process.exit(0);
   }
 } catch (error) {
+  // A setting the process cannot run with (PORT in use): one line, as for a bad variable.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
   if ((error as Error).name === "AbortError") {
     logger.info("stopped before start-up finished");
     process.exit(0);

@@ -11,7 +11,7 @@ export interface MetricsSources {
   cacheState(): Promise<CacheState>;
 }
 
-const cacheStates: CacheState[] = ["connected", "unavailable", "disabled"];
+const cacheStates: CacheState[] = ["connected", "connecting", "unavailable", "disabled"];
 
 // A scrape must be answered within Prometheus' scrape timeout (10 s in the stack) even while
 // PostgreSQL does not answer, or the pod would look down and database_reachable would never be
@@ -57,7 +57,7 @@ export function createMetrics() {
   // One series per state, the current one at 1: a state set, so an alert can match the state by name.
   const cacheState = new Gauge({
     name: "cache_state",
-    help: "The cache as GET /ready reports it: 1 for the current state (connected, unavailable or disabled)",
+    help: "The cache as GET /ready reports it: 1 for the current state (connected, connecting, unavailable or disabled)",
     labelNames: ["state"] as const,
     registers: [registry],
   });

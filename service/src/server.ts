@@ -1,4 +1,5 @@
-// Start-up and shutdown: wait for PostgreSQL, migrate and seed, listen; on stop, drain and close.
+// Start-up and shutdown: hold the port, wait for PostgreSQL, migrate and seed, listen; on stop, drain
+// and close.
 import { getRequestListener, RequestError, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
 import { createServer, type IncomingMessage } from "node:http";
@@ -6,7 +7,7 @@ import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createApp, requestRecorder } from "./app.ts";
 import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
-import type { Config } from "./config.ts";
+import { ConfigError, type Config } from "./config.ts";
 import { activeConnections, CONNECT_TIMEOUT_MS, createDeadline, createSql, type Sql } from "./db.ts";
 import { createInvalidationChannel } from "./invalidations.ts";
 import type { Logger } from "./logger.ts";
@@ -68,14 +69,42 @@ async function waitForDatabase(config: Config, logger: Logger, signal?: AbortSig
   }
 }
 
+/**
+ * Binds the port before start-up touches the database, so a port already in use stops the process
+ * before it migrates: one line naming PORT, as for a bad variable. Until the service is ready the
+ * placeholder resets every connection (nothing is answered before start-up is done, /health
+ * included), then hands the same bound socket to the HTTP server, so no other process can take the
+ * port in between. Handing over a listening server is documented:
+ * https://nodejs.org/api/net.html#serverlistenhandle-backlog-callback
+ */
+async function holdPort(port: number, hostname: string | undefined): Promise<NetServer> {
+  const placeholder = new NetServer((socket) => socket.resetAndDestroy());
+  try {
+    await once(placeholder.listen(port, hostname), "listening");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new ConfigError(`cannot listen: PORT ${port} is already in use`);
+    if (code === "EACCES") throw new ConfigError(`cannot listen: PORT ${port} needs privileges this process does not have`);
+    throw error;
+  }
+  return placeholder;
+}
+
 export async function startService(
   config: Config,
   logger: Logger,
   options: { hostname?: string; signal?: AbortSignal } = {},
 ): Promise<RunningService> {
-  const startUp = await waitForDatabase(config, logger, options.signal);
+  const held = await holdPort(config.PORT, options.hostname);
+  const startUp = await waitForDatabase(config, logger, options.signal).catch((error: unknown) => {
+    held.close();
+    throw error;
+  });
   try {
     await unlessAborted(migrateAndSeed(startUp, config.SEED_TASKS, logger), options.signal);
+  } catch (error) {
+    held.close();
+    throw error;
   } finally {
     // On a signal, at once: the connection closes under the transaction, which PostgreSQL rolls back.
     await startUp.end({ timeout: options.signal?.aborted ? 0 : 1 });
@@ -166,9 +195,8 @@ export async function startService(
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
-  server.listen(config.PORT, options.hostname);
   try {
-    await once(server, "listening");
+    await once(server.listen(held), "listening");
   } catch (error) {
     await Promise.all([sql.end({ timeout: 1 }), cache.close()]);
     throw error;

@@ -8,7 +8,7 @@ import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { ROOT, until } from "../helpers/process.ts";
+import { ROOT } from "../helpers/process.ts";
 import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
@@ -117,15 +117,7 @@ const shownTasks = () =>
 /** Waits until the board shows exactly what GET /tasks answers for `query`; on timeout, shows both. */
 async function expectBoardToShow(query: string): Promise<Shown[]> {
   const expected = await apiTasks(query);
-  let shown: Shown[] = [];
-  try {
-    await until(async () => {
-      shown = await shownTasks();
-      return JSON.stringify(shown) === JSON.stringify(expected);
-    }, `the board to show GET /tasks?${query}`, WAIT_MS);
-  } catch {
-    expect(shown, `the board against GET /tasks?${query}`).toEqual(expected);
-  }
+  await expect.poll(shownTasks, { timeout: WAIT_MS, message: `the board against GET /tasks?${query}` }).toEqual(expected);
   return expected;
 }
 
@@ -213,7 +205,7 @@ describe("the task board at /", { timeout: TEST_MS }, () => {
     await page.locator("#title").fill("   ");
     await page.getByRole("button", { name: "Add task" }).click();
     const error = page.locator("#title-error");
-    await until(async () => (await error.textContent()) !== "", "the title's error", WAIT_MS);
+    await expect.poll(() => error.textContent(), { timeout: WAIT_MS, message: "the title's error" }).not.toBe("");
     expect(await error.textContent()).toBe(refusal.details[0]!.message);
     expect(await page.locator("#title").getAttribute("aria-invalid")).toBe("true");
     expect(await page.locator("#title").getAttribute("aria-describedby")).toBe("title-error");
@@ -241,19 +233,19 @@ describe("the task board at /", { timeout: TEST_MS }, () => {
     // Space on the focused checkbox, as a keyboard user would.
     await checkbox.focus();
     await page.keyboard.press("Space");
-    await until(completedInApi, "the task to be completed in the API", WAIT_MS);
-    await until(async () => (await row.getAttribute("class"))?.includes("done"), "the row to show it done", WAIT_MS);
+    await expect.poll(completedInApi, { timeout: WAIT_MS, message: "the task completed in the API" }).toBe(true);
+    await expect.poll(() => row.getAttribute("class"), { timeout: WAIT_MS, message: "the row shown done" }).toContain("done");
     expect(await checkbox.isChecked()).toBe(true);
     const stats = (await (await api.request("/stats")).json()) as { completed_tasks: number };
-    await until(async () => Number(await page.locator("#stat-completed").textContent()) === stats.completed_tasks, "the stats to follow", WAIT_MS);
+    await expect.poll(async () => Number(await page.locator("#stat-completed").textContent()), { timeout: WAIT_MS, message: "the stats" }).toBe(stats.completed_tasks);
 
     await checkbox.click();
-    await until(async () => !(await completedInApi()), "the task to be pending again in the API", WAIT_MS);
-    await until(async () => !(await row.getAttribute("class"))?.includes("done"), "the row to show it pending", WAIT_MS);
+    await expect.poll(completedInApi, { timeout: WAIT_MS, message: "the task pending again in the API" }).toBe(false);
+    await expect.poll(async () => (await row.getAttribute("class")) ?? "", { timeout: WAIT_MS, message: "the row shown pending" }).not.toContain("done");
 
     await row.getByRole("button", { name: `Delete “${title}”` }).click();
-    await until(async () => (await api.request(`/tasks/${created.id}`)).status === 404, "the task to be gone from the API", WAIT_MS);
-    await until(async () => (await row.count()) === 0, "the row to go", WAIT_MS);
+    await expect.poll(async () => (await api.request(`/tasks/${created.id}`)).status, { timeout: WAIT_MS, message: "the task gone from the API" }).toBe(404);
+    await expect.poll(() => row.count(), { timeout: WAIT_MS, message: "the row gone" }).toBe(0);
     await expectBoardToShow(`limit=${PAGE_SIZE}`);
     expect(await page.locator("#list-status").textContent()).toBe(`“${title}” deleted.`);
   });

@@ -3,10 +3,16 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 
-export const PG_HOST = "127.0.0.1";
-export const PG_PORT = 5432;
+// libpq's variables, so a contributor's own server and role work as they do for psql; by default the
+// machine's server as CI runs it (trust authentication, role postgres).
+export const PG_HOST = process.env.PGHOST || "127.0.0.1";
+export const PG_PORT = Number(process.env.PGPORT || 5432);
+export const PG_USER = process.env.PGUSER || "postgres";
+export const PG_PASSWORD = process.env.PGPASSWORD || undefined;
 
-const admin = () => postgres({ host: PG_HOST, port: PG_PORT, username: "postgres", database: "postgres", max: 1, onnotice: () => {} });
+const connect = (database: string, max: number) =>
+  postgres({ host: PG_HOST, port: PG_PORT, username: PG_USER, password: PG_PASSWORD, database, max, onnotice: () => {} });
+const admin = () => connect("postgres", 1);
 
 /**
  * The role the service logs in as, as in the cluster: no superuser, owner of its database (so its
@@ -37,13 +43,23 @@ export async function createTestDatabase(prefix = "taskflow_test"): Promise<Test
   const sql = admin();
   try {
     await ensureAppRole(sql);
+    // Where the server asks for passwords, the service's role logs in with the tests' own. ALTER
+    // ROLE takes no parameters: they reach it through settings of this (one-connection) session.
+    if (PG_PASSWORD) {
+      await sql`SELECT set_config('taskflow_test.role', ${APP_ROLE}, false), set_config('taskflow_test.password', ${PG_PASSWORD}, false)`;
+      await sql`DO $$ BEGIN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', current_setting('taskflow_test.role'), current_setting('taskflow_test.password'));
+      END $$`;
+    }
     await sql`CREATE DATABASE ${sql(name)} OWNER ${sql(APP_ROLE)}`;
   } catch (error) {
-    throw new Error(`cannot create a test database on PostgreSQL at ${PG_HOST}:${PG_PORT}: ${(error as Error).message}`);
+    throw new Error(
+      `cannot create a test database on PostgreSQL at ${PG_HOST}:${PG_PORT} as ${PG_USER} (set PGHOST, PGPORT, PGUSER, PGPASSWORD): ${(error as Error).message}`,
+    );
   } finally {
     await sql.end();
   }
-  const client = postgres({ host: PG_HOST, port: PG_PORT, username: "postgres", database: name, max: 2, onnotice: () => {} });
+  const client = connect(name, 2);
   return {
     name,
     env: {
@@ -51,8 +67,8 @@ export async function createTestDatabase(prefix = "taskflow_test"): Promise<Test
       DATABASE_PORT: String(PG_PORT),
       DATABASE_NAME: name,
       DATABASE_USER: APP_ROLE,
-      // Trust authentication here: the value is required by the config but not checked.
-      DATABASE_PASSWORD: "test-password-not-a-secret-on-ci",
+      // Under trust authentication the value is required by the config but not checked.
+      DATABASE_PASSWORD: PG_PASSWORD ?? "test-password-not-a-secret-on-ci",
     },
     sql: client,
     async drop() {

@@ -40,6 +40,19 @@ export function run(command: string, args: string[], env: Record<string, string>
 /** The production entry, from source. */
 export const runMain = (env: Record<string, string>) => run(process.execPath, ["--import", "tsx", "service/src/main.ts"], env);
 
+/** The development entry, from source, without `npm run dev`'s watcher (which never exits). */
+export const runDev = (env: Record<string, string>) => run(process.execPath, ["--import", "tsx", "service/src/dev.ts"], env);
+
+/** A port held on every interface (by this process), as a second server would hold it. */
+export async function takenPort(): Promise<{ port: number; release(): Promise<void> }> {
+  const server = createServer().listen(0);
+  await once(server, "listening");
+  return {
+    port: (server.address() as { port: number }).port,
+    release: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 export function killGroup(child: Child, signal: NodeJS.Signals = "SIGTERM") {
   try {
     process.kill(-child.proc.pid!, signal);
@@ -48,29 +61,12 @@ export function killGroup(child: Child, signal: NodeJS.Signals = "SIGTERM") {
   }
 }
 
-/** Polls probe every 100 ms until it returns something truthy, which it returns; throws, naming what, after timeoutMs. */
-export async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-export async function waitFor(url: string, status = 200, timeoutMs = 30_000): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no answer";
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      if (res.status === status) return res;
-      last = `HTTP ${res.status}`;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+/**
+ * One request: the answer when its status is `status`, else an error saying what came instead.
+ * Tests poll it with vi.waitFor, which rethrows the last error when time runs out.
+ */
+export async function answers(url: string, status = 200): Promise<Response> {
+  const res = await fetch(url);
+  if (res.status !== status) throw new Error(`${url} answered HTTP ${res.status}, not ${status}`);
+  return res;
 }

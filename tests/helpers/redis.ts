@@ -61,8 +61,24 @@ export class RedisServer {
   }
 }
 
-/** The machine's Redis, shared by every test file (each under a key prefix of its own). */
-export const SHARED_REDIS = { host: "127.0.0.1", port: 6379 };
+const sharedUrl = new URL(process.env.REDIS_URL || "redis://127.0.0.1:6379");
+
+/**
+ * The machine's Redis, shared by every test file (each under a key prefix of its own): REDIS_URL's
+ * host, port and password, by default redis://127.0.0.1:6379.
+ */
+export const SHARED_REDIS = {
+  host: sharedUrl.hostname.replace(/^\[(.*)\]$/, "$1"),
+  port: Number(sharedUrl.port || 6379),
+  password: decodeURIComponent(sharedUrl.password) || undefined,
+};
+
+/** The service's settings for the shared Redis. */
+export const sharedRedisEnv = (): Record<string, string> => ({
+  REDIS_HOST: SHARED_REDIS.host,
+  REDIS_PORT: String(SHARED_REDIS.port),
+  ...(SHARED_REDIS.password && { REDIS_PASSWORD: SHARED_REDIS.password }),
+});
 
 /** A client on the machine's shared Redis, for assertions on keys a test created. */
 export const sharedRedis = () => new Redis({ ...SHARED_REDIS, lazyConnect: true });
@@ -83,6 +99,8 @@ export async function monitorSharedRedis(onCommand: (args: string[]) => void): P
   const socket = connect(SHARED_REDIS.port, SHARED_REDIS.host);
   socket.setEncoding("utf8");
   let pending = "";
+  // AUTH's OK, when a password is set, comes before MONITOR's.
+  let oks = SHARED_REDIS.password ? 2 : 1;
   let ok: (() => void) | undefined;
   const started = new Promise<void>((resolve, reject) => {
     ok = resolve;
@@ -93,6 +111,7 @@ export async function monitorSharedRedis(onCommand: (args: string[]) => void): P
     pending = lines.pop()!;
     for (const line of lines) {
       if (line === "+OK" && ok) {
+        if (--oks > 0) continue;
         ok();
         ok = undefined;
       } else if (line.startsWith("-")) {
@@ -105,7 +124,9 @@ export async function monitorSharedRedis(onCommand: (args: string[]) => void): P
       }
     }
   });
-  socket.write("MONITOR\r\n");
+  // RESP arrays: a password goes through as its bytes, whatever it holds.
+  const command = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  socket.write((SHARED_REDIS.password ? command("AUTH", SHARED_REDIS.password) : "") + command("MONITOR"));
   await started;
   return { close: () => socket.destroy() };
 }

@@ -33,7 +33,7 @@ const SWAGGER_UI_FILES = ["LICENSE", "NOTICE", "swagger-ui-bundle.js", "swagger-
 const MAX_CONTEXT_BYTES = 1 * MB;
 const MiB = 1024 * 1024;
 // The image's CMD; the heap is half the container's memory limit (see docs/memory.md).
-const COMMAND = ["node", "--max-old-space-size-percentage=50", "dist/main.mjs"];
+const COMMAND = ["node", "--enable-source-maps", "--max-old-space-size-percentage=50", "dist/main.mjs"];
 
 /** A Kubernetes memory quantity in bytes: the binary and plain forms a resources block uses. */
 function memoryBytes(quantity: string): number {
@@ -208,6 +208,7 @@ describe("service image", () => {
     expect(added).toEqual(
       [
         "app/dist/main.mjs",
+        "app/dist/main.mjs.map",
         ...migrations.map((f) => `app/migrations/${f}`),
         ...pages.map((f) => `app/public/${f}`),
         ...SWAGGER_UI_FILES,

@@ -17,11 +17,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { dump, load } from "js-yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { alertRules, dashboardJson, prometheusConfig, scrapeJob } from "../../stack/monitoring.ts";
 import { runLoad, type LoadCounts } from "../load/load.ts";
-import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { until } from "../helpers/process.ts";
+import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { PrometheusServer, type Sample } from "../helpers/prometheus.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { RedisServer } from "../helpers/redis.ts";
@@ -76,7 +75,7 @@ async function stopLoad(): Promise<void> {
 beforeAll(async () => {
   db = await createTestDatabase();
   redis = await new RedisServer().start();
-  postgresProxy = await new TcpProxy(PG_PORT).open();
+  postgresProxy = await new TcpProxy(PG_PORT, PG_HOST).open();
   const env = {
     ...db.env,
     DATABASE_PORT: String(postgresProxy.port),
@@ -130,30 +129,41 @@ async function firing(): Promise<Array<{ alertname: string; instance?: string }>
 
 async function waitForAlert(alertname: string, perInstance: boolean) {
   const instances = services.map((s) => `127.0.0.1:${s.port}`);
-  return until(
+  // vi.waitFor rather than expect.poll: the error it rethrows names what was firing at the last try.
+  return vi.waitFor(
     async () => {
-      const alerts = (await firing()).filter((a) => a.alertname === alertname);
-      return perInstance ? instances.every((i) => alerts.some((a) => a.instance === i)) && alerts : alerts.length > 0 && alerts;
+      const now = await firing();
+      const alerts = now.filter((a) => a.alertname === alertname);
+      const done = perInstance ? instances.every((i) => alerts.some((a) => a.instance === i)) : alerts.length > 0;
+      if (!done) throw new Error(`${alertname} not firing${perInstance ? " for both instances" : ""} (firing now: ${JSON.stringify(now)})`);
+      return alerts;
     },
-    `${alertname} firing${perInstance ? " for both instances" : ""} (firing now: ${JSON.stringify(await firing())})`,
-    60_000,
+    { timeout: 60_000, interval: 100 },
   );
 }
 
 describe("a real Prometheus with the stack's configuration and rules", () => {
   it("scrapes each service instance as a target of its own", async () => {
-    const up = await until(async () => {
-      const samples = await prometheus.query(`up{job="${scrapeJob}"} == 1`);
-      return samples.length === services.length && samples;
-    }, "both instances up", 30_000);
+    const up = await vi.waitFor(
+      async () => {
+        const samples = await prometheus.query(`up{job="${scrapeJob}"} == 1`);
+        expect(samples, "instances up").toHaveLength(services.length);
+        return samples;
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     expect(up.map((s) => s.metric.instance).sort()).toEqual(services.map((s) => `127.0.0.1:${s.port}`).sort());
   }, 60_000);
 
   it("loads every rule, and none fails to evaluate", async () => {
-    const rules = await until(async () => {
-      const loaded = await prometheus.rules();
-      return loaded.length === 6 && loaded.every((r) => r.health === "ok") && loaded;
-    }, "six rules evaluated without error", 30_000);
+    const rules = await vi.waitFor(
+      async () => {
+        const loaded = await prometheus.rules();
+        expect(loaded.map((r) => r.health), "the rules' health").toEqual(Array(6).fill("ok"));
+        return loaded;
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     expect(rules.map((r) => r.name).sort()).toEqual(
       ["TaskflowApiDown", "TaskflowAutoscalerAtMaximum", "TaskflowCacheUnavailable", "TaskflowHigh5xxRatio", "TaskflowHighLatencyP99", "TaskflowPostgresUnavailable"],
     );
@@ -164,19 +174,16 @@ describe("a real Prometheus with the stack's configuration and rules", () => {
     expect(queries.length).toBeGreaterThanOrEqual(15);
     const empty = new Map(queries.map((q) => [q.expr, q.panel]));
     // A query that does not parse fails query() at once, naming the query.
-    await until(
+    await vi.waitFor(
       async () => {
         for (const [expr] of empty) if (finite(await prometheus.query(expr))) empty.delete(expr);
-        return empty.size === 0;
+        if (empty.size > 0) throw new Error(`still empty: ${JSON.stringify([...empty].map(([expr, panel]) => `${panel}: ${expr}`))}`);
       },
-      "data in every panel",
-      90_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}; still empty: ${JSON.stringify([...empty].map(([expr, panel]) => `${panel}: ${expr}`))}`);
-    });
+      { timeout: 90_000, interval: 100 },
+    );
     // The ready panel counts both instances' probes.
     const ready = queries.find((q) => q.expr.includes('endpoint="/ready"'))!.expr;
-    await until(async () => Number((await prometheus.query(ready))[0]!.value[1]) === services.length, "both instances counted ready", 30_000);
+    await expect.poll(async () => Number((await prometheus.query(ready))[0]?.value[1]), { timeout: 30_000 }).toBe(services.length);
   }, 120_000);
 
   it("fires the autoscaler's alert while both instances run (the maximum is 2), and no fault's alert", async () => {
@@ -205,7 +212,7 @@ describe("a real Prometheus with the stack's configuration and rules", () => {
     expect((await firing()).map((a) => a.alertname)).not.toContain("TaskflowCacheUnavailable");
     await redis.stop();
     await waitForAlert("TaskflowCacheUnavailable", true);
-    await until(async () => (await bypassed()) > before, "BYPASS counted", 30_000);
+    await expect.poll(bypassed, { timeout: 30_000, message: "BYPASS counted" }).toBeGreaterThan(before);
   }, 90_000);
 
   it("fires TaskflowApiDown when no instance answers", async () => {

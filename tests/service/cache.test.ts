@@ -4,10 +4,10 @@ import { cacheKeys, createRedisCache } from "../../service/src/cache.ts";
 import { loadConfig } from "../../service/src/config.ts";
 import { createInvalidationChannel } from "../../service/src/invalidations.ts";
 import { createLogger, type Logger } from "../../service/src/logger.ts";
-import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, until } from "../helpers/process.ts";
+import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
+import { freePort } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
-import { monitorSharedRedis, RedisServer, SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { monitorSharedRedis, RedisServer, SHARED_REDIS, sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
 let db: TestDatabase;
@@ -16,13 +16,18 @@ const started: TestService[] = [];
 
 const cacheEnv = (overrides: Record<string, string> = {}) => ({
   ...db.env,
-  REDIS_HOST: SHARED_REDIS.host,
-  REDIS_PORT: String(SHARED_REDIS.port),
+  ...sharedRedisEnv(),
   CACHE_PREFIX: prefix,
   ...overrides,
 });
 /** A cache module of its own on the shared Redis, under this test's prefix. */
-const cacheConfig = () => ({ REDIS_HOST: SHARED_REDIS.host, REDIS_PORT: SHARED_REDIS.port, CACHE_TTL: 60, CACHE_PREFIX: prefix });
+const cacheConfig = () => ({
+  REDIS_HOST: SHARED_REDIS.host,
+  REDIS_PORT: SHARED_REDIS.port,
+  REDIS_PASSWORD: SHARED_REDIS.password,
+  CACHE_TTL: 60,
+  CACHE_PREFIX: prefix,
+});
 /** A cache module as a replica makes it, its invalidations carried through this file's database. */
 const directCache = (config: ReturnType<typeof cacheConfig>, logger: Logger) =>
   createRedisCache(config, createInvalidationChannel(loadConfig(db.env), logger, db.sql), logger);
@@ -38,7 +43,7 @@ const cacheState = async (api: TestService) => ((await (await api.request("/read
 
 /** Once its reads go through the cache: Redis answers, and it listens for invalidations (a 404 no test reads). */
 const throughCache = (api: TestService, what: string) =>
-  until(async () => (await api.request("/tasks/2147483647")).headers.get("x-cache") !== "BYPASS", what);
+  expect.poll(async () => (await api.request("/tasks/2147483647")).headers.get("x-cache"), { message: what }).not.toBe("BYPASS");
 
 /** A replica on the shared Redis, once its cache has connected. */
 const startCached = async (overrides: Record<string, string> = {}) => {
@@ -190,7 +195,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
   });
 
   it("end to end: a replica whose database answer arrives after another replica's write never serves it later", async () => {
-    const slowDb = await new TcpProxy(PG_PORT).open();
+    const slowDb = await new TcpProxy(PG_PORT, PG_HOST).open();
     try {
       // One connection, whose statement for a task read is already prepared: the held read is then
       // sent in one go, and PostgreSQL runs it (taking its snapshot) before the write below.
@@ -205,13 +210,18 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       slowDb.hold();
       // A misses the cache, and PostgreSQL answers its query with v1; the answer is held back.
       const slow = a.request("/tasks/1");
-      await until(async () => {
-        const [row] = await db.sql`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%'
-            AND query_start > ${before}::timestamptz AND state = 'idle'`;
-        return row!.n > 0;
-      }, "PostgreSQL to have answered the held query");
+      await expect
+        .poll(
+          async () => {
+            const [row] = await db.sql`
+              SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = ${db.name} AND application_name LIKE 'taskflow-api/%' AND query LIKE '%FROM tasks WHERE id%'
+                AND query_start > ${before}::timestamptz AND state = 'idle'`;
+            return row!.n;
+          },
+          { message: "PostgreSQL has answered the held query" },
+        )
+        .toBeGreaterThan(0);
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       slowDb.release();
       const late = await slow;
@@ -231,7 +241,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     const logger = createLogger("silent");
     const [replicaA, replicaB] = [directCache(cacheConfig(), logger), directCache(cacheConfig(), logger)];
     try {
-      await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
+      await expect.poll(() => [replicaA.state, replicaB.state]).toEqual(["connected", "connected"]);
       let database = "old";
       let releaseSlowRead!: () => void;
       let slowLoadStarted!: () => void;
@@ -262,17 +272,17 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 
   it("a read that starts after a write never shares the answer of a read sent before it", async () => {
     // Replica A reaches Redis through a proxy that can hold its answers back.
-    const slowRedis = await new TcpProxy(SHARED_REDIS.port).open();
+    const slowRedis = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     const logger = createLogger("silent");
     const replicaA = directCache({ ...cacheConfig(), REDIS_PORT: slowRedis.port }, logger);
     const replicaB = directCache(cacheConfig(), logger);
     try {
-      await until(async () => replicaA.state === "connected" && replicaB.state === "connected", "both caches to connect");
+      await expect.poll(() => [replicaA.state, replicaB.state]).toEqual(["connected", "connected"]);
       // Both held lookups must be answered within the 40 ms command timeout. On a loaded machine one
       // may time out (the late read then answers BYPASS, proving nothing), which voids that try.
       const race = async (key: string) => {
         await replicaA.read(key, async () => "old");
-        await until(async () => (await replicaA.read(key, async () => "unused")).outcome === "HIT", "the entry to be stored");
+        await expect.poll(async () => (await replicaA.read(key, async () => "unused")).outcome).toBe("HIT");
         slowRedis.hold();
         const early = replicaA.read(key, async () => "new");
         await new Promise((r) => setTimeout(r, 5)); // its lookup has left for Redis; the answer is held
@@ -297,9 +307,9 @@ describe("read-your-writes across replicas sharing one Redis", () => {
     const keys = Array.from({ length: 20 }, (_, i) => `task:${i}`);
     let monitor: { close(): void } | undefined;
     try {
-      await until(async () => cache.state === "connected", "the cache to connect");
+      await expect.poll(() => cache.state).toBe("connected");
       await Promise.all(keys.map((key) => cache.read(key, async () => key)));
-      await until(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome === "HIT", "the entries to be stored");
+      await expect.poll(async () => (await cache.read(keys.at(-1)!, async () => "unused")).outcome).toBe("HIT");
       // The script calls of this test's cache (its generation key is in their arguments), from now on.
       const lookups: string[][] = [];
       monitor = await monitorSharedRedis((args) => {
@@ -307,7 +317,7 @@ describe("read-your-writes across replicas sharing one Redis", () => {
       });
       const reads = await Promise.all([...keys, ...keys].map((key) => cache.read(key, async () => "loaded")));
       expect(reads.map(({ json, outcome }) => [decode(json), outcome])).toEqual([...keys, ...keys].map((key) => [key, "HIT"]));
-      await until(async () => lookups.length > 0, "the lookup to be seen by MONITOR");
+      await expect.poll(() => lookups.length, { message: "the lookup seen by MONITOR" }).toBeGreaterThan(0);
       await new Promise((r) => setTimeout(r, 100)); // any other lookup would have been seen by now
       expect(lookups).toHaveLength(1);
       expect(lookups[0]!.slice(-keys.length)).toEqual(keys);
@@ -343,9 +353,27 @@ describe("read-your-writes across replicas sharing one Redis", () => {
 });
 
 describe("when Redis is unreachable", () => {
+  it("before Redis has answered: the start-up line says the cache is connecting, not unavailable", async () => {
+    const proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
+    proxy.hold();
+    try {
+      const api = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
+      const listening = api.logs.map((line) => JSON.parse(line) as { msg: string }).find((line) => line.msg === "listening");
+      expect(listening).toMatchObject({ cache: "connecting" });
+      proxy.release();
+      await expect.poll(() => cacheState(api)).toBe("connected");
+    } finally {
+      await proxy.cut();
+    }
+  });
+
   it("at start: every endpoint answers from PostgreSQL, /ready stays 200 and says so", async () => {
     const api = await start(cacheEnv({ REDIS_PORT: String(await freePort()) }));
+    await expect.poll(() => cacheState(api)).toBe("unavailable");
     expect(await api.request("/ready").then((r) => r.json())).toEqual({ status: "ready", database: "connected", cache: "unavailable" });
+    // A Redis never reached has lost no connection, and leaves no invalidation owed.
+    expect(api.logs.join("\n")).toContain("cache unavailable");
+    expect(api.logs.join("\n")).not.toContain("connection to Redis lost");
     const created = await api.json("/tasks", { title: "no cache" });
     expect(created.status).toBe(201);
     for (const path of ["/tasks", "/tasks/1", "/stats"]) {
@@ -367,7 +395,7 @@ describe("when Redis is unreachable", () => {
       expect((await read(api, "/tasks")).outcome).toBe("HIT");
 
       await redis.stop();
-      await until(async () => (await cacheState(api)) === "unavailable", "the cache to be reported unavailable");
+      await expect.poll(() => cacheState(api)).toBe("unavailable");
       expect((await api.request("/ready")).status).toBe(200);
       expect((await read(api, "/tasks")).outcome).toBe("BYPASS");
       expect((await api.json("/tasks", { title: "during the outage" })).status).toBe(201);
@@ -385,7 +413,7 @@ describe("when Redis is unreachable", () => {
   });
 
   it("for one replica only: its writes are not served stale by the other, before or after it reconnects", async () => {
-    const proxy = await new TcpProxy(SHARED_REDIS.port).open();
+    const proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     try {
       const cut = await start(cacheEnv({ REDIS_PORT: String(proxy.port) }));
       const other = await startCached();
@@ -395,13 +423,13 @@ describe("when Redis is unreachable", () => {
       expect((await read(other, "/tasks/1")).outcome).toBe("HIT");
 
       await proxy.cut();
-      await until(async () => (await cacheState(cut)) === "unavailable", "the proxied cache to drop");
+      await expect.poll(() => cacheState(cut)).toBe("unavailable");
       expect((await cut.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       expect((await read(cut, "/tasks/1")).body.title).toBe("v2");
       // As soon as PostgreSQL's notification reaches it, about when the write is answered; waited
       // for, since on a loaded machine the test's next read can get there first (docs/cache.md).
       // Before, v1 stayed until the writer reached Redis again.
-      await until(async () => (await read(other, "/tasks/1")).body.title === "v2", "the other replica to see v2", 1000);
+      await expect.poll(async () => (await read(other, "/tasks/1")).body.title, { timeout: 1000, message: "the other replica to see v2" }).toBe("v2");
 
       await proxy.open();
       await throughCache(cut, "the proxied cache to reconnect");
@@ -431,7 +459,7 @@ describe("when Redis is unreachable", () => {
 
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       // Within the notification's travel (see the test above); before, until B was back.
-      await until(async () => (await read(a, "/tasks/1")).body.title === "v2", "A to see v2", 1000);
+      await expect.poll(async () => (await read(a, "/tasks/1")).body.title, { timeout: 1000, message: "A to see v2" }).toBe("v2");
       expect((await read(a, "/tasks")).body.tasks[0].title).toBe("v2");
 
       await toB.open();
@@ -444,8 +472,8 @@ describe("when Redis is unreachable", () => {
   });
 
   it("and PostgreSQL away from the reader too: it reads around the cache until it listens again, then bumps", async () => {
-    const pgForA = await new TcpProxy(PG_PORT).open();
-    const redisForB = await new TcpProxy(SHARED_REDIS.port).open();
+    const pgForA = await new TcpProxy(PG_PORT, PG_HOST).open();
+    const redisForB = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     try {
       const a = await startCached({ DATABASE_PORT: String(pgForA.port) });
       const b = await startCached({ REDIS_PORT: String(redisForB.port) });
@@ -454,8 +482,8 @@ describe("when Redis is unreachable", () => {
       expect((await read(a, "/tasks/1")).outcome).toBe("HIT");
 
       await Promise.all([pgForA.cut(), redisForB.cut()]);
-      await until(async () => (await a.request("/ready")).status === 503, "A to lose PostgreSQL");
-      await until(async () => (await cacheState(b)) === "unavailable", "B to lose Redis");
+      await expect.poll(async () => (await a.request("/ready")).status, { message: "A to lose PostgreSQL" }).toBe(503);
+      await expect.poll(() => cacheState(b)).toBe("unavailable");
       // Published through PostgreSQL, where A is not listening: it must not answer v1 from Redis.
       expect((await b.json("/tasks/1", { title: "v2" }, "PATCH")).status).toBe(200);
       expect((await a.request("/tasks/1")).status).toBe(503);
@@ -468,7 +496,7 @@ describe("when Redis is unreachable", () => {
       // overtake; without a LISTEN, v2 would stay cached for CACHE_TTL.
       expect((await read(a, "/tasks/1")).outcome).toBe("HIT");
       expect((await b.json("/tasks/1", { title: "v3" }, "PATCH")).status).toBe(200);
-      await until(async () => (await read(a, "/tasks/1")).body.title === "v3", "A to see v3", 2000);
+      await expect.poll(async () => (await read(a, "/tasks/1")).body.title, { timeout: 2000, message: "A to see v3" }).toBe("v3");
     } finally {
       await Promise.all([pgForA.cut(), redisForB.cut()]);
     }

@@ -1,12 +1,12 @@
 import { once } from "node:events";
 import { Agent, createServer as createHttpServer, get } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../service/src/config.ts";
 import { MIGRATION_LOCK } from "../../service/src/migrate.ts";
 import { MAX_CONCURRENT_BURNS } from "../../service/src/routes/stress.ts";
-import { createTestDatabase, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, killGroup, runMain, until, waitFor, type Child } from "../helpers/process.ts";
+import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
+import { answers, freePort, killGroup, runMain, type Child } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
@@ -42,7 +42,7 @@ afterAll(async () => {
 
 describe("when PostgreSQL becomes unreachable", () => {
   it("answers 503 quickly, stays up, and recovers by itself", async () => {
-    proxy = await new TcpProxy(PG_PORT).open();
+    proxy = await new TcpProxy(PG_PORT, PG_HOST).open();
     api = await startTestService({ ...db.env, DATABASE_PORT: String(proxy.port) });
     expect((await api.json("/tasks", { title: "before" })).status).toBe(201);
 
@@ -63,14 +63,15 @@ describe("when PostgreSQL becomes unreachable", () => {
     expect((await api.request("/health")).status).toBe(200);
 
     await proxy.open();
-    await waitFor(`${api.url}/ready`);
+    const url = `${api.url}/ready`;
+    await vi.waitFor(() => answers(url), { timeout: 30_000, interval: 200 });
     const list = (await (await api.request("/tasks")).json()) as { tasks: { title: string }[] };
     expect(list.tasks.map((t) => t.title)).toEqual(["before"]);
     expect(api.logs.some((l) => l.includes('"database unavailable"'))).toBe(true);
   });
 
   it("answers 503 when PostgreSQL goes silent mid-query without closing anything, then recovers", async () => {
-    proxy = await new TcpProxy(PG_PORT).open();
+    proxy = await new TcpProxy(PG_PORT, PG_HOST).open();
     api = await startTestService({ ...db.env, DATABASE_PORT: String(proxy.port) });
     await db.sql`TRUNCATE tasks RESTART IDENTITY`;
     expect((await api.json("/tasks", { title: "before" })).status).toBe(201);
@@ -92,14 +93,14 @@ describe("when PostgreSQL becomes unreachable", () => {
   });
 
   it("at start: the process waits and retries, logging why, instead of exiting", async () => {
-    proxy = new TcpProxy(PG_PORT);
+    proxy = new TcpProxy(PG_PORT, PG_HOST);
     proxy.port = await freePort();
     const port = await freePort();
     child = runMain({ ...db.env, DATABASE_PORT: String(proxy.port), PORT: String(port) });
-    await until(() => child!.stdout().includes("waiting for PostgreSQL"), "the process to log that it waits");
+    await expect.poll(() => child!.stdout(), { message: "the process logs that it waits" }).toContain("waiting for PostgreSQL");
     expect(child.proc.exitCode).toBeNull();
     await proxy.open();
-    await waitFor(`http://127.0.0.1:${port}/ready`);
+    await vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 30_000, interval: 200 });
     const line = child.stdout().split("\n").find((l) => l.includes("waiting for PostgreSQL"))!;
     expect(JSON.parse(line)).toMatchObject({ level: "warn", reason: expect.stringMatching(/ECONNREFUSED|connect/i) });
   });
@@ -107,7 +108,7 @@ describe("when PostgreSQL becomes unreachable", () => {
   it("SIGTERM while still waiting for PostgreSQL exits 0 at once", async () => {
     const port = await freePort();
     child = runMain({ ...db.env, DATABASE_PORT: String(await freePort()), PORT: String(port) });
-    await until(() => child!.stdout().includes("waiting for PostgreSQL"), "the process to log that it waits");
+    await expect.poll(() => child!.stdout(), { message: "the process logs that it waits" }).toContain("waiting for PostgreSQL");
     child.proc.kill("SIGTERM");
     expect((await child.exited).code).toBe(0);
   });
@@ -140,7 +141,7 @@ describe("at start, DATABASE_PORT at a server that is not a working PostgreSQL",
   async function failingStart(databasePort: number, attempts: number) {
     child = runMain({ ...db.env, DATABASE_PORT: String(databasePort), PORT: String(await freePort()) });
     const waits = () => child!.stdout().split("\n").filter((l) => l.includes("waiting for PostgreSQL")).map((l) => JSON.parse(l) as { attempt: number; reason: string });
-    await until(() => waits().length >= attempts, `${attempts} failed attempts to be logged`, 20_000);
+    await expect.poll(() => waits().length, { timeout: 20_000, message: "failed attempts logged" }).toBeGreaterThanOrEqual(attempts);
     const signalled = performance.now();
     child.proc.kill("SIGTERM");
     // Generous for a loaded machine: the old code ignored SIGTERM for minutes here.
@@ -179,11 +180,12 @@ describe("SIGTERM while start-up waits for another replica's migrations", () => 
     try {
       await holder`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
       child = runMain({ ...lockDb.env, PORT: String(await freePort()) });
-      await until(
-        async () => (await lockDb.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${lockDb.name} AND wait_event_type = 'Lock'`).length > 0,
-        "the service to wait for the migration lock",
-        20_000,
-      );
+      await expect
+        .poll(async () => (await lockDb.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${lockDb.name} AND wait_event_type = 'Lock'`).length, {
+          timeout: 20_000,
+          message: "the service waits for the migration lock",
+        })
+        .toBeGreaterThan(0);
       child.proc.kill("SIGTERM");
       const exit = await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
       expect(exit).toEqual({ code: 0, signal: null });
@@ -227,7 +229,7 @@ describe("graceful shutdown", () => {
     const slow = status("/stress?duration=2");
     const workers = Array.from({ length: 8 }, worker);
     // Stop once the load is flowing, however long the first answers take on a loaded machine.
-    await until(() => outcomes.ok > 0, "a first read answered under load", 30_000);
+    await expect.poll(() => outcomes.ok, { timeout: 30_000, message: "a first read answered under load" }).toBeGreaterThan(0);
     stopping = true;
     await service.stop();
     await Promise.all(workers);

@@ -3,9 +3,8 @@ import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { until } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
-import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { SHARED_REDIS, sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
 let db: TestDatabase;
@@ -212,19 +211,19 @@ describe("HEAD", () => {
 
 describe("GET /ready", () => {
   it("reports the cache unavailable while Redis is reachable but does not answer", async () => {
-    proxy = await new TcpProxy(SHARED_REDIS.port).open();
+    proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     const prefix = `taskflow-test-${randomBytes(4).toString("hex")}`;
-    api = await startTestService({ ...db.env, REDIS_HOST: "127.0.0.1", REDIS_PORT: String(proxy.port), CACHE_PREFIX: prefix });
+    api = await startTestService({ ...db.env, ...sharedRedisEnv(), REDIS_HOST: "127.0.0.1", REDIS_PORT: String(proxy.port), CACHE_PREFIX: prefix });
     const service = api;
     const ready = async () => {
       const res = await service.request("/ready");
       return { code: res.status, body: (await res.json()) as Record<string, string> };
     };
-    await until(async () => (await ready()).body.cache === "connected", "the cache to connect");
+    await expect.poll(async () => (await ready()).body.cache).toBe("connected");
     proxy.hold();
     expect(await ready()).toEqual({ code: 200, body: { status: "ready", database: "connected", cache: "unavailable" } });
     proxy.release();
-    await until(async () => (await ready()).body.cache === "connected", "the cache to answer again");
+    await expect.poll(async () => (await ready()).body.cache, { message: "the cache answers again" }).toBe("connected");
     const redis = sharedRedis();
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length) await redis.del(...keys);

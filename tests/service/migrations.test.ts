@@ -95,6 +95,7 @@ describe("the task counts kept by triggers", () => {
       port: Number(db.env.DATABASE_PORT),
       database: db.name,
       username: db.env.DATABASE_USER,
+      password: db.env.DATABASE_PASSWORD,
       max: 1,
       onnotice: () => {},
     });

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { migrationsDir } from "../../service/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { freePort, killGroup, run, runMain, until, waitFor, type Child } from "../helpers/process.ts";
-import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { answers, freePort, killGroup, run, runDev, runMain, takenPort, type Child } from "../helpers/process.ts";
+import { sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService } from "../helpers/service.ts";
 
 let child: Child | undefined;
@@ -32,12 +32,87 @@ describe("configuration errors", () => {
   });
 });
 
+describe("a PORT already in use", () => {
+  it("stops the production entry before it touches the database: exit 1 and one line naming PORT", async () => {
+    db = await createTestDatabase();
+    const taken = await takenPort();
+    try {
+      child = runMain({ ...db.env, PORT: String(taken.port) });
+      const { code } = await child.exited;
+      expect(child.stderr()).toBe(`cannot listen: PORT ${taken.port} is already in use\n`);
+      expect(code).toBe(1);
+      expect(child.stdout()).toBe("");
+      expect(await db.sql`SELECT to_regclass('schema_migrations') AS migrations`).toEqual([{ migrations: null }]);
+    } finally {
+      await taken.release();
+    }
+  });
+});
+
+describe("the development entry's start-up errors", () => {
+  it("a bad variable: exit 1 and the one line npm start prints, no stack", async () => {
+    child = runDev({ PORT: "abc" });
+    const { code } = await child.exited;
+    expect(child.stderr()).toBe("invalid configuration: PORT must be an integer\n");
+    expect(code).toBe(1);
+  });
+
+  it("a PORT already in use: exit 1 and one line naming PORT", async () => {
+    const taken = await takenPort();
+    try {
+      child = runDev({ PORT: String(taken.port) });
+      const { code } = await child.exited;
+      expect(child.stderr()).toBe(`cannot listen: PORT ${taken.port} is already in use\n`);
+      expect(code).toBe(1);
+    } finally {
+      await taken.release();
+    }
+    // PGlite starts first; on a loaded machine that alone takes tens of seconds.
+  }, 120_000);
+});
+
+describe("npm start (the bundle)", () => {
+  beforeAll(async () => {
+    const build = run("npm", ["run", "build"], {});
+    const { code } = await build.exited;
+    expect(code, build.stderr()).toBe(0);
+  }, 120_000);
+
+  it("a failed start-up logs a stack mapped to the sources, never a position in the minified bundle", async () => {
+    db = await createTestDatabase();
+    // The first migration then fails: relation "tasks" already exists.
+    await db.sql`CREATE TABLE tasks (id int)`;
+    child = run("npm", ["start"], { ...db.env, PORT: "0" });
+    const { code } = await child.exited;
+    expect(code).toBe(1);
+    const fatal = child.stdout().split("\n").find((line) => line.includes('"start-up failed"'));
+    expect(fatal, child.stdout()).toBeDefined();
+    const { err } = JSON.parse(fatal!) as { err: { message: string; stack: string } };
+    expect(err.message).toBe('relation "tasks" already exists');
+    const frames = err.stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
+    expect(frames.filter((frame) => frame.includes("main.mjs"))).toEqual([]);
+    expect(frames.some((frame) => /service\/node_modules\/postgres\/src\/\w+\.js:\d+:\d+/.test(frame)), err.stack).toBe(true);
+  });
+
+  it("a PORT already in use: exit 1 and one line naming PORT", async () => {
+    const taken = await takenPort();
+    try {
+      child = run("npm", ["start"], { DATABASE_HOST: "127.0.0.1", DATABASE_PASSWORD: "unused", PORT: String(taken.port) });
+      const { code } = await child.exited;
+      expect(child.stderr()).toBe(`cannot listen: PORT ${taken.port} is already in use\n`);
+      expect(code).toBe(1);
+    } finally {
+      await taken.release();
+    }
+  });
+});
+
 describe("the production entry", () => {
   it("starts, and on SIGTERM finishes the request in flight, then exits 0", async () => {
     db = await createTestDatabase();
     const port = await freePort();
     child = runMain({ ...db.env, PORT: String(port), STRESS_ENDPOINT: "true", SEED_TASKS: "3" });
-    await waitFor(`http://127.0.0.1:${port}/ready`);
+    await vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 30_000, interval: 200 });
     const inFlight = fetch(`http://127.0.0.1:${port}/stress?duration=2`);
     await new Promise((r) => setTimeout(r, 300));
     child.proc.kill("SIGTERM");
@@ -58,17 +133,16 @@ describe("a second signal during the drain", () => {
   it("is logged and changes nothing: the write in flight commits, invalidates the cache for every replica, and the process exits 0", async () => {
     db = await createTestDatabase();
     const prefix = `taskflow-test-${randomBytes(4).toString("hex")}`;
-    const cacheEnv = { REDIS_HOST: SHARED_REDIS.host, REDIS_PORT: String(SHARED_REDIS.port), CACHE_PREFIX: prefix };
+    const cacheEnv = { ...sharedRedisEnv(), CACHE_PREFIX: prefix };
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     child = runMain({ ...db.env, ...cacheEnv, PORT: String(port) });
-    await until(async () => {
-      const res = await fetch(`${url}/ready`).catch(() => undefined);
-      return res?.status === 200 && ((await res.json()) as { cache: string }).cache === "connected";
-    }, "the service to be ready with its cache connected", 30_000);
+    await expect
+      .poll(async () => (await answers(`${url}/ready`)).json(), { timeout: 30_000, message: "the service ready with its cache connected" })
+      .toMatchObject({ cache: "connected" });
     const created = await fetch(`${url}/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"title":"before"}' });
     const { id } = (await created.json()) as { id: number };
-    await until(async () => (await fetch(`${url}/tasks/${id}`)).headers.get("x-cache") === "HIT", "the task to be cached");
+    await expect.poll(async () => (await fetch(`${url}/tasks/${id}`)).headers.get("x-cache")).toBe("HIT");
     const other = await startTestService({ ...db.env, ...cacheEnv });
     const redis = sharedRedis();
     // The PATCH waits on a row lock the test holds, so it is still in flight when both signals come.
@@ -87,12 +161,13 @@ describe("a second signal during the drain", () => {
         (res) => res.status,
         (error: Error) => error.message,
       );
-      await until(
-        async () => (await db!.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${db!.name} AND wait_event_type = 'Lock'`).length > 0,
-        "the PATCH to wait on the lock",
-      );
+      await expect
+        .poll(async () => (await db!.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${db!.name} AND wait_event_type = 'Lock'`).length, {
+          message: "the PATCH waits on the lock",
+        })
+        .toBeGreaterThan(0);
       child.proc.kill("SIGTERM");
-      await until(() => child!.stdout().includes("shutting down"), "the drain to begin");
+      await expect.poll(() => child!.stdout(), { message: "the drain begins" }).toContain("shutting down");
       child.proc.kill("SIGTERM");
       child.proc.kill("SIGINT");
       // Time for a process that the repeated signals would kill to die of them.
@@ -123,7 +198,7 @@ describe("replicas starting together", () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const replicas = ports.map((port) => runMain({ ...db!.env, PORT: String(port), SEED_TASKS: "100" }));
     try {
-      await Promise.all(ports.map((port) => waitFor(`http://127.0.0.1:${port}/ready`)));
+      await Promise.all(ports.map((port) => vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 30_000, interval: 200 })));
       const files = readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort();
       expect((await db.sql`SELECT version FROM schema_migrations ORDER BY version`).map((r) => r.version)).toEqual(files);
       expect(await db.sql`SELECT count(*)::int AS n FROM tasks`).toEqual([{ n: 100 }]);
@@ -141,7 +216,7 @@ describe("SIGTERM during start-up", () => {
     db = await createTestDatabase();
     const port = await freePort();
     child = runMain({ ...db.env, PORT: String(port), SEED_TASKS: "300000" });
-    await until(() => child!.stdout().includes("migration applied"), "a migration to be applied", 20_000);
+    await expect.poll(() => child!.stdout(), { timeout: 20_000 }).toContain("migration applied");
     child.proc.kill("SIGTERM");
     // Generous for a loaded machine: seeding 300 000 rows takes seconds, which it no longer waits for.
     const exit = await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
@@ -152,7 +227,7 @@ describe("SIGTERM during start-up", () => {
     expect(messages).not.toContain("demo tasks seeded");
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     // PostgreSQL rolls the transaction back once it sees the connection gone.
-    await until(async () => (await db!.sql`SELECT to_regclass('schema_migrations') IS NULL AS gone`)[0]!.gone, "the migrations to be rolled back", 20_000);
+    await expect.poll(async () => (await db!.sql`SELECT to_regclass('schema_migrations') IS NULL AS gone`)[0]!.gone, { timeout: 20_000, message: "the migrations rolled back" }).toBe(true);
     child = undefined;
   });
 });
@@ -161,7 +236,7 @@ describe("npm run dev", () => {
   it("starts with no database server installed and answers /ready", async () => {
     const port = await freePort();
     child = run("npm", ["run", "dev"], { PORT: String(port) });
-    const res = await waitFor(`http://127.0.0.1:${port}/ready`, 200, 45_000);
+    const res = await vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 45_000, interval: 200 });
     expect(await res.json()).toEqual({ status: "ready", database: "connected", cache: "disabled" });
     const list = (await (await fetch(`http://127.0.0.1:${port}/tasks?limit=1`)).json()) as { stats: { total: number } };
     expect(list.stats.total).toBe(20);

@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { until } from "../helpers/process.ts";
-import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
+import { sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { runSmoke } from "../smoke/smoke.ts";
 
@@ -24,7 +23,7 @@ afterAll(async () => {
 
 describe("the smoke suite against the in-process service", () => {
   it.each([
-    ["with the cache on", { REDIS_HOST: SHARED_REDIS.host, REDIS_PORT: String(SHARED_REDIS.port), CACHE_PREFIX: prefix }],
+    ["with the cache on", { ...sharedRedisEnv(), CACHE_PREFIX: prefix }],
     ["with the cache off", {} as Record<string, string>],
   ])("passes every step %s and leaves nothing behind", async (_name, env) => {
     const api = await startTestService({ ...db.env, ...env });
@@ -32,7 +31,7 @@ describe("the smoke suite against the in-process service", () => {
     // The smoke suite asks for a HIT when /ready says the cache is connected: let it connect first.
     if (env.REDIS_HOST) {
       const cache = async () => ((await (await fetch(`${api.url}/ready`)).json()) as { cache: string }).cache;
-      await until(async () => (await cache()) === "connected", "the cache to connect", 5_000);
+      await expect.poll(cache, { timeout: 5_000 }).toBe("connected");
     }
     const lines: string[] = [];
     const result = await runSmoke(api.url, (line) => lines.push(line));

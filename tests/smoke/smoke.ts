@@ -58,7 +58,7 @@ export function parseBaseUrl(url: string | undefined): string {
   return parsed.href.replace(/\/+$/, "");
 }
 
-const cacheStates = ["connected", "disabled", "unavailable"] as const;
+const cacheStates = ["connected", "disabled", "connecting", "unavailable"] as const;
 type CacheState = (typeof cacheStates)[number];
 
 function checkTask(task: unknown, expected: Json, where: string): asserts task is Json {

@@ -33,6 +33,111 @@ describe("dockerignore matching", () => {
   });
 });
 
+// moby/patternmatcher's own cases (patternmatcher_test.go, TestMatches, at 5a6d842; the Linux
+// ones): [pattern or patterns, path, excluded]. Its MatchesOrParentMatches is what BuildKit's
+// context transfer applies.
+const PATTERNMATCHER_CASES: [string | string[], string, boolean][] = [
+  ["**", "file", true],
+  ["**", "file/", true],
+  ["**/", "file", true],
+  ["**/", "file/", true],
+  ["**", "/", true],
+  ["**/", "/", true],
+  ["**", "dir/file", true],
+  ["**/", "dir/file", true],
+  ["**", "dir/file/", true],
+  ["**/", "dir/file/", true],
+  ["**/**", "dir/file", true],
+  ["**/**", "dir/file/", true],
+  ["dir/**", "dir/file", true],
+  ["dir/**", "dir/file/", true],
+  ["dir/**", "dir/dir2/file", true],
+  ["dir/**", "dir/dir2/file/", true],
+  ["**/dir", "dir", true],
+  ["**/dir", "dir/file", true],
+  ["**/dir2/*", "dir/dir2/file", true],
+  ["**/dir2/*", "dir/dir2/file/", true],
+  ["**/dir2/**", "dir/dir2/dir3/file", true],
+  ["**/dir2/**", "dir/dir2/dir3/file/", true],
+  ["**file", "file", true],
+  ["**file", "dir/file", true],
+  ["**/file", "dir/file", true],
+  ["**file", "dir/dir/file", true],
+  ["**/file", "dir/dir/file", true],
+  ["**/file*", "dir/dir/file", true],
+  ["**/file*", "dir/dir/file.txt", true],
+  ["**/file*txt", "dir/dir/file.txt", true],
+  ["**/file*.txt", "dir/dir/file.txt", true],
+  ["**/file*.txt*", "dir/dir/file.txt", true],
+  ["**/**/*.txt", "dir/dir/file.txt", true],
+  ["**/**/*.txt2", "dir/dir/file.txt", false],
+  ["**/*.txt", "file.txt", true],
+  ["**/**/*.txt", "file.txt", true],
+  ["a**/*.txt", "a/file.txt", true],
+  ["a**/*.txt", "a/dir/file.txt", true],
+  ["a**/*.txt", "a/dir/dir/file.txt", true],
+  ["a/*.txt", "a/dir/file.txt", false],
+  ["a/*.txt", "a/file.txt", true],
+  ["a/*.txt**", "a/file.txt", true],
+  ["a[b-d]e", "ae", false],
+  ["a[b-d]e", "ace", true],
+  ["a[b-d]e", "aae", false],
+  ["a[^b-d]e", "aze", true],
+  [".*", ".foo", true],
+  [".*", "foo", false],
+  ["abc.def", "abcdef", false],
+  ["abc.def", "abc.def", true],
+  ["abc.def", "abcZdef", false],
+  ["abc?def", "abcZdef", true],
+  ["abc?def", "abcdef", false],
+  ["a\\\\", "a\\", true],
+  ["**/foo/bar", "foo/bar", true],
+  ["**/foo/bar", "dir/foo/bar", true],
+  ["**/foo/bar", "dir/dir2/foo/bar", true],
+  ["abc/**", "abc", false],
+  ["abc/**", "abc/def", true],
+  ["abc/**", "abc/def/ghi", true],
+  ["**/.foo", ".foo", true],
+  ["**/.foo", "bar.foo", false],
+  ["a(b)c/def", "a(b)c/def", true],
+  ["a(b)c/def", "a(b)c/xyz", false],
+  ["a.|)$(}+{bc", "a.|)$(}+{bc", true],
+  ["dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true],
+  ["dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true],
+  [["**", "!util/docker/web"], "util/docker/web/foo", false],
+  [["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true],
+  [["**", "!dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false],
+  [["**", "!dist/*.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false],
+  ["a\\*b", "a*b", true],
+];
+
+describe("dockerignore matching against Docker's own cases", () => {
+  it.each(PATTERNMATCHER_CASES)("%j on %j: excluded %s", (patterns, file, expected) => {
+    const rules = (typeof patterns === "string" ? [patterns] : patterns).join("\n");
+    expect(isExcluded(file, parseDockerignore(rules))).toBe(expected);
+  });
+
+  it("reads the file as ignorefile.ReadAll does, and matches as patternmatcher's compile does", () => {
+    const excluded = (rules: string, file: string) => isExcluded(file, parseDockerignore(rules));
+    // ignorefile_test.go TestReadAll: a leading slash is dropped, also after "! ".
+    expect(excluded("/test2\n", "test2")).toBe(true);
+    expect(excluded("*\n! /inverted/abs/path\n", "inverted/abs/path")).toBe(false);
+    // A lone "!" makes Docker refuse the file (patternmatcher.New: illegal exclusion pattern).
+    expect(() => parseDockerignore("*\n!\n")).toThrow('illegal exclusion pattern "!"');
+    // compile: a leading ** followed by literals is a suffix match (strings.HasSuffix).
+    expect(excluded("**file\n", "xfile")).toBe(true);
+    // A class goes to Go's regexp as written: [!b] is "! or b", not a negation. ^ is not escaped:
+    // compared as text in a pattern without wildcards, an anchor that never matches in one with.
+    expect(excluded("a[!b]c\n", "a!c")).toBe(true);
+    expect(excluded("a[!b]c\n", "axc")).toBe(false);
+    expect(excluded("a^b\n", "a^b")).toBe(true);
+    expect(excluded("a^*\n", "a^b")).toBe(false);
+    // A backslash escapes on Linux and macOS; it is not a path separator.
+    expect(excluded("a\\\\b\n", "a\\b")).toBe(true);
+    expect(excluded("a\\\\b\n", "a/b")).toBe(false);
+  });
+});
+
 describe("hashBuildContext on a copy of service/", () => {
   let root: string;
   let copy: string;

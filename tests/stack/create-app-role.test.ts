@@ -8,7 +8,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../service/src/logger.ts";
 import { migrateAndSeed } from "../../service/src/migrate.ts";
-import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
+import { createTestDatabase, PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, type TestDatabase } from "../helpers/postgres.ts";
 
 const script = fileURLToPath(new URL("../../stack/postgres/create-app-role.sh", import.meta.url));
 const role = `taskflow_role_${randomBytes(4).toString("hex")}`;
@@ -25,7 +25,8 @@ beforeAll(async () => {
       // The image's psql reaches its socket-only server; here the machine's, over TCP.
       PGHOST: PG_HOST,
       PGPORT: String(PG_PORT),
-      POSTGRES_USER: "postgres",
+      ...(PG_PASSWORD && { PGPASSWORD: PG_PASSWORD }),
+      POSTGRES_USER: PG_USER,
       POSTGRES_DB: db.name,
       APP_USER: role,
       APP_PASSWORD: password,
@@ -38,7 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.end();
   await db?.drop();
-  const admin = postgres({ host: PG_HOST, port: PG_PORT, username: "postgres", database: "postgres", max: 1 });
+  const admin = postgres({ host: PG_HOST, port: PG_PORT, username: PG_USER, password: PG_PASSWORD, database: "postgres", max: 1 });
   await admin`DROP ROLE IF EXISTS ${admin(role)}`;
   await admin.end();
 });

@@ -8,7 +8,7 @@ const Readiness = z
   .object({
     status: z.enum(["ready", "not ready"]),
     database: z.enum(["connected", "unavailable"]),
-    cache: z.enum(["connected", "disabled", "unavailable"]),
+    cache: z.enum(["connected", "disabled", "connecting", "unavailable"]),
   })
   .openapi("Readiness");
 
