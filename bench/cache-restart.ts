@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createTestDatabase } from "../tests/helpers/postgres.ts";
 import { RedisServer } from "../tests/helpers/redis.ts";
 import { runId } from "./infra.ts";
-import { SERVICE_ENTRY, startService, type RunningServer } from "./server.ts";
+import { type RunningServer, SERVICE_ENTRY, startService } from "./server.ts";
 
 const RESTARTS = Number(process.env.RESTARTS ?? 5);
 // Each restart: Redis down this long, then up for the rest of the cycle.
@@ -91,9 +91,13 @@ try {
 
   const total = reads.HIT + reads.MISS + reads.BYPASS;
   console.log(`service: ${SERVICE_ENTRY}`);
-  console.log(`${RESTARTS} restarts of Redis (down ${DOWN_MS} ms each), ${answered} writes answered, ${total} reads answered (${reads.failed} failed)`);
+  console.log(
+    `${RESTARTS} restarts of Redis (down ${DOWN_MS} ms each), ${answered} writes answered, ${total} reads answered (${reads.failed} failed)`,
+  );
   console.log(`reads: ${reads.HIT} HIT, ${reads.MISS} MISS, ${reads.BYPASS} BYPASS`);
-  console.log(`stale reads: ${stale.HIT} HIT, ${stale.MISS} MISS, ${stale.BYPASS} BYPASS; the latest ${worstLagMs.toFixed(0)} ms after the write it missed was answered`);
+  console.log(
+    `stale reads: ${stale.HIT} HIT, ${stale.MISS} MISS, ${stale.BYPASS} BYPASS; the latest ${worstLagMs.toFixed(0)} ms after the write it missed was answered`,
+  );
   console.log(`server logs: ${logs}`);
 
   // The window left: a notification has to reach the other replicas before the write's answer
@@ -104,7 +108,12 @@ try {
   await db.sql.listen("taskflow_bench_lead", () => arrived?.());
   for (let i = 0; i < 1000; i++) {
     let arrivedAt = 0;
-    const notified = new Promise<void>((resolve) => (arrived = () => ((arrivedAt = performance.now()), resolve())));
+    const notified = new Promise<void>((resolve) => {
+      arrived = () => {
+        arrivedAt = performance.now();
+        resolve();
+      };
+    });
     await db.sql.notify("taskflow_bench_lead", "");
     const answeredAt = performance.now();
     await notified;
@@ -112,7 +121,9 @@ try {
   }
   leads.sort((x, y) => x - y);
   const at = (q: number) => leads[Math.min(leads.length - 1, Math.floor(q * leads.length))]!.toFixed(3);
-  console.log(`NOTIFY lead over its answer, ms: min ${at(0)}, median ${at(0.5)}, p99 ${at(0.99)}, max ${at(1)}; arrived after the answer: ${leads.filter((l) => l < 0).length} of ${leads.length}`);
+  console.log(
+    `NOTIFY lead over its answer, ms: min ${at(0)}, median ${at(0.5)}, p99 ${at(0.99)}, max ${at(1)}; arrived after the answer: ${leads.filter((l) => l < 0).length} of ${leads.length}`,
+  );
 } finally {
   await Promise.all(replicas.map((r) => r.stop()));
   await redis.stop();

@@ -1,8 +1,9 @@
 // One load run: a short warm-up (JIT, connection pools, cache filling) whose figures are dropped,
 // then the measured run, with the server's RSS sampled throughout and every X-Cache header counted.
-import autocannon, { type Options, type Request, type Result } from "autocannon";
+
 import type { EventEmitter } from "node:events";
-import { rssMiB, type RunningServer } from "./server.ts";
+import autocannon, { type Options, type Request, type Result } from "autocannon";
+import { type RunningServer, rssMiB } from "./server.ts";
 
 export const LOAD = {
   connections: 50,

@@ -147,5 +147,4 @@ export function verdicts(sizes: SizeReport[], servers: { cacheOff: string; unrea
   return out;
 }
 
-export const formatVerdicts = (list: Verdict[]) =>
-  list.map((v) => `${v.pass ? "PASS" : "MISS"}  ${v.aim}: ${v.figures}`).join("\n");
+export const formatVerdicts = (list: Verdict[]) => list.map((v) => `${v.pass ? "PASS" : "MISS"}  ${v.aim}: ${v.figures}`).join("\n");

@@ -5,12 +5,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../tests/helpers/process.ts";
 import { createTestDatabase } from "../tests/helpers/postgres.ts";
+import { freePort } from "../tests/helpers/process.ts";
 import { deleteKeys, redisEnv, runId } from "./infra.ts";
-import { LOAD, measure, type Measurement, type Scenario } from "./load.ts";
-import { formatStarts, formatTable, formatVerdicts, verdicts, type ServerStart, type SizeReport } from "./report.ts";
-import { rssMiB, SERVICE_ENTRY, startCeiling, startService, type RunningServer } from "./server.ts";
+import { LOAD, type Measurement, measure, type Scenario } from "./load.ts";
+import { formatStarts, formatTable, formatVerdicts, type ServerStart, type SizeReport, verdicts } from "./report.ts";
+import { type RunningServer, rssMiB, SERVICE_ENTRY, startCeiling, startService } from "./server.ts";
 
 const SIZES = [1_000, 100_000];
 // A candidate build (BENCH_SERVICE) does not overwrite the figures of the repository's own build.
@@ -169,11 +169,22 @@ console.log(
 );
 writeFileSync(
   RESULTS_FILE,
-  JSON.stringify(
-    { date: new Date().toISOString(), service: SERVICE_ENTRY, node: process.version, cpus: cpus().length, load: LOAD, loads, sizes, aims, notes, problems },
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      service: SERVICE_ENTRY,
+      node: process.version,
+      cpus: cpus().length,
+      load: LOAD,
+      loads,
+      sizes,
+      aims,
+      notes,
+      problems,
+    },
     null,
     2,
-  ) + "\n",
+  )}\n`,
 );
 console.log(`written: ${RESULTS_FILE}`);
 

@@ -1,7 +1,7 @@
 // Servers under test, each a child process on the same Node as the bench: the built service as
 // production starts it (node --enable-source-maps service/dist/main.mjs, configured by env only) and
 // the bare ceiling.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -66,7 +66,13 @@ async function spawnServer({ name, entry, env, readyPath, logFile, stdin }: Spaw
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`${name} exited with code ${proc.exitCode} before it was ready; see ${logFile}`);
-    const status = await fetch(url + readyPath).then((res) => (res.body?.cancel(), res.status), () => 0);
+    const status = await fetch(url + readyPath).then(
+      (res) => {
+        res.body?.cancel();
+        return res.status;
+      },
+      () => 0,
+    );
     if (status === 200) break;
     if (Date.now() > deadline) {
       await stop();

@@ -1,7 +1,7 @@
 // The API's plain (non-secret) environment as the stack sets it, from the stack's settings and
 // where PostgreSQL and Redis listen. Pure, so the image test runs the container with exactly what
 // the Deployment's ConfigMap holds, pointed at this machine's servers instead of the Services.
-import type { secretSettings, SettingName } from "../service/src/config.ts";
+import type { SettingName, secretSettings } from "../service/src/config.ts";
 import type { Settings } from "./config.ts";
 
 export type SecretSetting = (typeof secretSettings)[number];

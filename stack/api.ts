@@ -15,10 +15,9 @@ export interface ApiArgs {
   selector: Record<string, string>;
   environment: ApiEnvironment;
   secrets: { [K in SecretSetting]: pulumi.Input<string> };
-  settings: Pick<
-    Settings,
-    "apiReplicas" | "autoscaling" | "hpaMinReplicas" | "hpaMaxReplicas" | "hpaCpuUtilization" | "preStopSeconds"
-  > & { resources: Resources };
+  settings: Pick<Settings, "apiReplicas" | "autoscaling" | "hpaMinReplicas" | "hpaMaxReplicas" | "hpaCpuUtilization" | "preStopSeconds"> & {
+    resources: Resources;
+  };
 }
 
 const apiUid = 1000;
@@ -32,9 +31,7 @@ export class Api extends pulumi.ComponentResource {
     super("taskflow:stack:Api", name, {}, opts);
     const { namespace, settings } = args;
     const labels = { ...workloadLabels(name, "api"), ...args.selector };
-    const plain = Object.fromEntries(
-      Object.entries(args.environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    );
+    const plain = Object.fromEntries(Object.entries(args.environment).filter((entry): entry is [string, string] => entry[1] !== undefined));
 
     // The service's own parser, run at preview: a bad value fails here with the message the pod
     // would otherwise crash-loop on, and the defaults it fills in are the ones the pod will use.

@@ -116,8 +116,7 @@ export function isExcluded(relativePath: string, patterns: Pattern[]): boolean {
 /** An excluded directory is still walked when an exception could re-include something inside it. */
 function mayHoldExceptions(directory: string, patterns: Pattern[]): boolean {
   return patterns.some(
-    ({ exception, literalPrefix }) =>
-      exception && (literalPrefix.startsWith(`${directory}/`) || `${directory}/`.startsWith(literalPrefix)),
+    ({ exception, literalPrefix }) => exception && (literalPrefix.startsWith(`${directory}/`) || `${directory}/`.startsWith(literalPrefix)),
   );
 }
 

@@ -8,21 +8,21 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "./config.ts";
 import {
   checkCredentialStore,
-  daemonPlatform,
-  DockerSetupError,
-  probeDaemon,
-  TLS_FILES,
   type DaemonProbe,
   type DockerDaemon,
+  DockerSetupError,
+  daemonPlatform,
+  probeDaemon,
+  TLS_FILES,
 } from "./docker-daemon.ts";
 import {
   discoverDockerEnv,
   discoverNodeAddress,
   discoverProfile,
   MinikubeError,
+  type MinikubeRunner,
   nodePortReachable,
   runMinikube,
-  type MinikubeRunner,
 } from "./minikube.ts";
 
 export interface ClusterTarget {

@@ -131,7 +131,10 @@ export function loadSettings(config = new pulumi.Config()): Settings {
   // one more on which its cache listens for invalidations (service/src/invalidations.ts).
   const maxPods = settings.autoscaling ? settings.hpaMaxReplicas : settings.apiReplicas;
   if (maxPods * (settings.databasePoolMax + 1) > 90) {
-    fail("databasePoolMax", `plus the cache's listening connection, times the most API pods (${maxPods}), must stay within PostgreSQL's 100 connections (90 leaves headroom)`);
+    fail(
+      "databasePoolMax",
+      `plus the cache's listening connection, times the most API pods (${maxPods}), must stay within PostgreSQL's 100 connections (90 leaves headroom)`,
+    );
   }
   return settings;
 }

@@ -31,9 +31,14 @@ function connection(daemon: DockerDaemon): { options: RequestOptions; secure: bo
   const url = new URL(daemon.host);
   if (url.protocol === "unix:") return { options: { socketPath: url.pathname }, secure: false };
   // npipe:////./pipe/docker_engine names \\.\pipe\docker_engine.
-  if (url.protocol === "npipe:") return { options: { socketPath: url.pathname.replace(/^\/+/, "\\\\").replaceAll("/", "\\") }, secure: false };
-  if (url.protocol !== "tcp:") throw new DockerSetupError(`cannot reach a Docker daemon at ${daemon.host}: use a tcp://, unix:// or npipe:// address`);
-  const options: RequestOptions = { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port || (daemon.certPath ? 2376 : 2375)) };
+  if (url.protocol === "npipe:")
+    return { options: { socketPath: url.pathname.replace(/^\/+/, "\\\\").replaceAll("/", "\\") }, secure: false };
+  if (url.protocol !== "tcp:")
+    throw new DockerSetupError(`cannot reach a Docker daemon at ${daemon.host}: use a tcp://, unix:// or npipe:// address`);
+  const options: RequestOptions = {
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port || (daemon.certPath ? 2376 : 2375)),
+  };
   if (!daemon.certPath) return { options, secure: false };
   const [ca, cert, key] = TLS_FILES.map((file) => readFileSync(path.join(daemon.certPath!, file)));
   return { options: { ...options, ca, cert, key }, secure: true };

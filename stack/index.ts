@@ -4,4 +4,7 @@ import { loadSettings } from "./config.ts";
 import { deployTaskflow } from "./taskflow.ts";
 
 const settings = loadSettings();
-export const { url, namespace, curl, grafanaUrl, prometheusUrl, grafanaAdminPassword } = deployTaskflow(settings, await resolveCluster(settings));
+export const { url, namespace, curl, grafanaUrl, prometheusUrl, grafanaAdminPassword } = deployTaskflow(
+  settings,
+  await resolveCluster(settings),
+);

@@ -91,7 +91,12 @@ function reason(run: MinikubeRun): string {
   const lines = `${run.stderr}\n${run.stdout}`
     .split(/\r?\n/)
     // MINIKUBE_IN_STYLE=false marks errors "X " instead of an emoji (pkg/minikube/style LowError).
-    .map((line) => line.replace(/^[^\p{L}\p{N}"'`]+/u, "").replace(/^X\s+/, "").trim())
+    .map((line) =>
+      line
+        .replace(/^[^\p{L}\p{N}"'`]+/u, "")
+        .replace(/^X\s+/, "")
+        .trim(),
+    )
     .filter(Boolean);
   const telling = /not running|not found|does not exist|Exiting due to|only compatible|only supports|error/i;
   return lines.find((line) => telling.test(line)) ?? lines[0] ?? `exit code ${run.status}`;
@@ -153,7 +158,9 @@ export function discoverProfile(profile: string, run: MinikubeRunner = runMiniku
   // --light skips each profile's status check (profile_list.go updateProfilesStatus).
   const found = parseProfile(minikube(profile, ["profile", "list", "-o", "json", "--light"], run), profile);
   if (!found) {
-    throw new MinikubeError(`Minikube profile "${profile}" does not exist; start it with \`minikube start -p ${profile} --container-runtime=docker\``);
+    throw new MinikubeError(
+      `Minikube profile "${profile}" does not exist; start it with \`minikube start -p ${profile} --container-runtime=docker\``,
+    );
   }
   if (found.runtime !== "docker") {
     throw new MinikubeError(dockerRuntimeNeeded(profile, `it runs the ${found.runtime} container runtime`));

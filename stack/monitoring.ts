@@ -70,7 +70,9 @@ export function alertRules(args: { hpaMaxReplicas?: number }): string {
   for (const group of rules.groups) {
     group.rules = group.rules.flatMap((rule) => {
       if (!rule.expr.includes("HPA_MAX_REPLICAS")) return [rule];
-      return args.hpaMaxReplicas === undefined ? [] : [{ ...rule, expr: rule.expr.replace("HPA_MAX_REPLICAS", String(args.hpaMaxReplicas)) }];
+      return args.hpaMaxReplicas === undefined
+        ? []
+        : [{ ...rule, expr: rule.expr.replace("HPA_MAX_REPLICAS", String(args.hpaMaxReplicas)) }];
     });
   }
   return dump(rules);
@@ -220,7 +222,12 @@ export class Monitoring extends pulumi.ComponentResource {
                   ],
                   ports: [{ name: "http", containerPort: prometheusPort, protocol: "TCP" }],
                   readinessProbe: { httpGet: { path: "/-/ready", port: "http" }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
-                  livenessProbe: { httpGet: { path: "/-/healthy", port: "http" }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 6 },
+                  livenessProbe: {
+                    httpGet: { path: "/-/healthy", port: "http" },
+                    periodSeconds: 10,
+                    timeoutSeconds: 3,
+                    failureThreshold: 6,
+                  },
                   resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
                   volumeMounts: [{ name: "config", mountPath: configDirectory, readOnly: true }, ...data.volumeMounts],
                 },
@@ -253,7 +260,10 @@ export class Monitoring extends pulumi.ComponentResource {
           // Its UI and API, from anywhere: Grafana and the NodePort.
           ingress: [{ ports: [{ protocol: "TCP", port: prometheusPort }] }],
           // The API pods' port, and DNS to find them.
-          egress: [{ to: [{ podSelector: { matchLabels: args.api.selector } }], ports: [{ protocol: "TCP", port: args.api.port }] }, dnsEgress],
+          egress: [
+            { to: [{ podSelector: { matchLabels: args.api.selector } }], ports: [{ protocol: "TCP", port: args.api.port }] },
+            dnsEgress,
+          ],
         },
       },
       { parent: this, deleteBeforeReplace: true },
@@ -266,16 +276,16 @@ export class Monitoring extends pulumi.ComponentResource {
     const labels = workloadLabels("grafana", "monitoring");
     const selector = selectorLabels("grafana");
     const password = pulumi.secret(args.grafanaPassword);
-    const admin = new k8s.core.v1.Secret(
-      "grafana-admin",
-      { metadata: { namespace, labels }, stringData: { password } },
-      { parent: this },
-    );
+    const admin = new k8s.core.v1.Secret("grafana-admin", { metadata: { namespace, labels }, stringData: { password } }, { parent: this });
     const provisioning = new k8s.core.v1.ConfigMap(
       "grafana-provisioning",
       {
         metadata: { namespace, labels },
-        data: { "datasources.yaml": grafanaDatasources(), "dashboards.yaml": grafanaDashboardProviders(), "taskflow.json": dashboardJson() },
+        data: {
+          "datasources.yaml": grafanaDatasources(),
+          "dashboards.yaml": grafanaDashboardProviders(),
+          "taskflow.json": dashboardJson(),
+        },
       },
       { parent: this },
     );
@@ -322,7 +332,12 @@ export class Monitoring extends pulumi.ComponentResource {
                     { name: "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", value: "false" },
                     { name: "GF_NEWS_NEWS_FEED_ENABLED", value: "false" },
                   ],
-                  readinessProbe: { httpGet: { path: "/api/health", port: "http" }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+                  readinessProbe: {
+                    httpGet: { path: "/api/health", port: "http" },
+                    periodSeconds: 5,
+                    timeoutSeconds: 3,
+                    failureThreshold: 3,
+                  },
                   livenessProbe: {
                     httpGet: { path: "/api/health", port: "http" },
                     // Its first start migrates a fresh database.
@@ -373,7 +388,10 @@ export class Monitoring extends pulumi.ComponentResource {
           policyTypes: ["Ingress", "Egress"],
           ingress: [{ ports: [{ protocol: "TCP", port: grafanaPort }] }],
           // Prometheus, and DNS to find it; nothing else.
-          egress: [{ to: [{ podSelector: { matchLabels: prometheusSelector } }], ports: [{ protocol: "TCP", port: prometheusPort }] }, dnsEgress],
+          egress: [
+            { to: [{ podSelector: { matchLabels: prometheusSelector } }], ports: [{ protocol: "TCP", port: prometheusPort }] },
+            dnsEgress,
+          ],
         },
       },
       { parent: this, deleteBeforeReplace: true },

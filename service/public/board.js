@@ -117,9 +117,7 @@ async function loadTasks() {
     if (focused) byId(focused)?.focus();
     byId("previous-page").disabled = view.offset === 0;
     byId("next-page").disabled = page.tasks.length <= view.limit;
-    byId("page-info").textContent = tasks.length
-      ? `${view.offset + 1}–${view.offset + tasks.length}`
-      : "";
+    byId("page-info").textContent = tasks.length ? `${view.offset + 1}–${view.offset + tasks.length}` : "";
     showStatus(tasks.length ? "" : "No tasks here.");
   } finally {
     list.removeAttribute("aria-busy");

@@ -5,7 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import type { Cache } from "./cache.ts";
 import { isDatabaseUnavailable } from "./db.ts";
-import { requestLogger, type Logger } from "./logger.ts";
+import { type Logger, requestLogger } from "./logger.ts";
 import type { Metrics, MetricsSources } from "./metrics.ts";
 import { boardRoutes } from "./routes/board.ts";
 import { healthRoutes } from "./routes/health.ts";

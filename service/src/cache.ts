@@ -212,7 +212,10 @@ export function createRedisCache(
     }
     const { keys, reply } = batch;
     let index = keys.get(key);
-    if (index === undefined) keys.set(key, (index = keys.size + 1));
+    if (index === undefined) {
+      index = keys.size + 1;
+      keys.set(key, index);
+    }
     const entries = await reply;
     return { gen: entries[0].toString(), cached: entries[index] ?? null };
   };
@@ -237,7 +240,12 @@ export function createRedisCache(
     // Redis' reachability only: a replica owing a bump (not listening for invalidations, say,
     // while PostgreSQL is away) reads around the cache, but that is not Redis' fault to alert on.
     check: () =>
-      redis.status === "ready" ? redis.ping().then((): CacheState => "connected", (): CacheState => "unavailable") : Promise.resolve(state()),
+      redis.status === "ready"
+        ? redis.ping().then(
+            (): CacheState => "connected",
+            (): CacheState => "unavailable",
+          )
+        : Promise.resolve(state()),
 
     async read(key, load) {
       if (!(await usable())) {
@@ -274,7 +282,10 @@ export function createRedisCache(
         // the far side of a partition): each bumps the generation as soon as this reaches it,
         // which is about when this write is answered (docs/cache.md has the figures).
         await invalidations.publish().catch((error: Error) => {
-          logger.warn({ reason: error.message }, "cannot publish a cache invalidation; other replicas may serve reads from before this write until this one reaches Redis");
+          logger.warn(
+            { reason: error.message },
+            "cannot publish a cache invalidation; other replicas may serve reads from before this write until this one reaches Redis",
+          );
         });
       }
     },

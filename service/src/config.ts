@@ -48,9 +48,7 @@ export type SettingName = keyof typeof envSchema.shape;
 export const settingNames = Object.keys(envSchema.shape) as SettingName[];
 
 /** Settings that have no default and must be set: the stack must provide each of them. */
-export const requiredSettings = settingNames.filter(
-  (name) => !envSchema.shape[name].safeParse(undefined).success,
-);
+export const requiredSettings = settingNames.filter((name) => !envSchema.shape[name].safeParse(undefined).success);
 
 export class ConfigError extends Error {}
 
@@ -59,9 +57,7 @@ export class ConfigError extends Error {}
  * the first bad variable and what is wrong with it. An empty string counts as unset.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const input = Object.fromEntries(
-    settingNames.map((name) => [name, env[name] === "" ? undefined : env[name]]),
-  );
+  const input = Object.fromEntries(settingNames.map((name) => [name, env[name] === "" ? undefined : env[name]]));
   const parsed = envSchema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;

@@ -59,7 +59,10 @@ function openSocket(host: string, port: number, silenceMs?: number): Socket {
   socket.once("data", (chunk: Buffer) => {
     answered = true;
     if (POSTGRES_FIRST_BYTES.has(chunk[0]!)) return;
-    const start = chunk.subarray(0, 40).toString("latin1").replace(/[^\x20-\x7e]/g, ".");
+    const start = chunk
+      .subarray(0, 40)
+      .toString("latin1")
+      .replace(/[^\x20-\x7e]/g, ".");
     socket.destroy(failure("EPROTO", `the server at ${host}:${port} is not PostgreSQL: it answered "${start}"`));
   });
   // A close the server began (we had not ended our side) before it answered anything.
@@ -118,7 +121,10 @@ export class DatabaseTimeout extends Error {
    * Settles when the abandoned work does, if it had begun: a write may still commit until then.
    * Undefined when it had not: it never will.
    */
-  constructor(ms: number, readonly settled?: Promise<void>) {
+  constructor(
+    ms: number,
+    readonly settled?: Promise<void>,
+  ) {
     super(`PostgreSQL did not answer within ${ms} ms`);
   }
 }
@@ -164,8 +170,12 @@ export function createDeadline(slots: number, ms: number): Deadline {
         const result = work();
         settled = result
           .then(
-            () => void (probing = false),
-            (error: unknown) => void (silentCodes.has((error as { code?: string }).code!) && (probing = true)),
+            () => {
+              probing = false;
+            },
+            (error: unknown) => {
+              if (silentCodes.has((error as { code?: string }).code!)) probing = true;
+            },
           )
           .then(() => {
             running--;

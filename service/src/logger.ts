@@ -1,5 +1,5 @@
-import { pino, type Logger } from "pino";
-import { secretSettings, type Config } from "./config.ts";
+import { type Logger, pino } from "pino";
+import { type Config, secretSettings } from "./config.ts";
 
 export type { Logger };
 

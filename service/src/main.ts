@@ -1,5 +1,5 @@
 // Production entry: configured only by the environment; never falls back to an embedded database.
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { startService } from "./server.ts";
 

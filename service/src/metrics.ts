@@ -1,5 +1,5 @@
 // Prometheus metrics under the seed's names, so its Grafana dashboard keeps working.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CacheOutcome, CacheState } from "./cache.ts";
 
 export interface MetricsSources {

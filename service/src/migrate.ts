@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type postgres from "postgres";
 import type { Sql } from "./db.ts";
 import type { Logger } from "./logger.ts";

@@ -72,30 +72,29 @@ export const TaskId = z.strictObject({
   id: intParam("id", 1, MAX_INT4).openapi({ param: { name: "id", in: "path" }, type: "integer", example: 1 }),
 });
 
-export const ListQuery = z
-  .strictObject(
-    {
-      priority: Priority.optional().openapi({ param: { name: "priority", in: "query" } }),
-      completed: z
-        .enum(["true", "false"], "completed must be true or false")
-        .transform((v) => v === "true")
-        .optional()
-        .openapi({ param: { name: "completed", in: "query" }, type: "boolean" }),
-      // Above MAX_LIMIT is capped rather than refused, as the contract says.
-      limit: z
-        .string()
-        .regex(/^\d+$/, "limit must be an integer")
-        // Capped before it is a number, so any run of digits (even past Number's range) is capped.
-        .transform((digits) => Math.min(Number(digits), MAX_LIMIT))
-        .pipe(z.number().min(1, "limit must be at least 1"))
-        .default(100)
-        .openapi({ param: { name: "limit", in: "query" }, type: "integer", example: 100 }),
-      offset: intParam("offset", 0, MAX_INT4)
-        .default(0)
-        .openapi({ param: { name: "offset", in: "query" }, type: "integer", example: 0 }),
-    },
-    { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown query parameter" : undefined) },
-  );
+export const ListQuery = z.strictObject(
+  {
+    priority: Priority.optional().openapi({ param: { name: "priority", in: "query" } }),
+    completed: z
+      .enum(["true", "false"], "completed must be true or false")
+      .transform((v) => v === "true")
+      .optional()
+      .openapi({ param: { name: "completed", in: "query" }, type: "boolean" }),
+    // Above MAX_LIMIT is capped rather than refused, as the contract says.
+    limit: z
+      .string()
+      .regex(/^\d+$/, "limit must be an integer")
+      // Capped before it is a number, so any run of digits (even past Number's range) is capped.
+      .transform((digits) => Math.min(Number(digits), MAX_LIMIT))
+      .pipe(z.number().min(1, "limit must be at least 1"))
+      .default(100)
+      .openapi({ param: { name: "limit", in: "query" }, type: "integer", example: 100 }),
+    offset: intParam("offset", 0, MAX_INT4)
+      .default(0)
+      .openapi({ param: { name: "offset", in: "query" }, type: "integer", example: 0 }),
+  },
+  { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown query parameter" : undefined) },
+);
 export type ListQuery = z.infer<typeof ListQuery>;
 
 export const TaskCounts = z.object({ total: z.number().int(), completed: z.number().int(), pending: z.number().int() });

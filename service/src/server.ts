@@ -1,13 +1,14 @@
 // Start-up and shutdown: hold the port, wait for PostgreSQL, migrate and seed, listen; on stop, drain
 // and close.
-import { getRequestListener, RequestError, type Http2Bindings, type HttpBindings } from "@hono/node-server";
-import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
-import { createServer, type IncomingMessage } from "node:http";
+
 import { once } from "node:events";
+import { createServer, type IncomingMessage } from "node:http";
+import { type AddressInfo, Server as NetServer, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { getRequestListener, type Http2Bindings, type HttpBindings, RequestError } from "@hono/node-server";
 import { createApp, requestRecorder } from "./app.ts";
-import { createRedisCache, disabledCache, type Cache } from "./cache.ts";
-import { ConfigError, type Config } from "./config.ts";
+import { type Cache, createRedisCache, disabledCache } from "./cache.ts";
+import { type Config, ConfigError } from "./config.ts";
 import { activeConnections, CONNECT_TIMEOUT_MS, createDeadline, createSql, type Sql } from "./db.ts";
 import { createInvalidationChannel } from "./invalidations.ts";
 import type { Logger } from "./logger.ts";
@@ -215,7 +216,11 @@ export async function startService(
       // set in fetch above), and the callback runs when the last one has ended.
       // https://nodejs.org/api/http.html#serverclosecallback
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-      const handlersDone = () => new Promise<void>((resolve) => (handlers === 0 ? resolve() : (handlersIdle = resolve)));
+      const handlersDone = () =>
+        new Promise<void>((resolve) => {
+          if (handlers === 0) resolve();
+          else handlersIdle = resolve;
+        });
       const drained = (async () => {
         // Clients on an open keep-alive connection get a moment to send what they were about to
         // (answered, with Connection: close); a connection idle past it is closed, as its

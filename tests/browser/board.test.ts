@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
 import { ROOT } from "../helpers/process.ts";
@@ -237,14 +237,20 @@ describe("the task board at /", { timeout: TEST_MS }, () => {
     await expect.poll(() => row.getAttribute("class"), { timeout: WAIT_MS, message: "the row shown done" }).toContain("done");
     expect(await checkbox.isChecked()).toBe(true);
     const stats = (await (await api.request("/stats")).json()) as { completed_tasks: number };
-    await expect.poll(async () => Number(await page.locator("#stat-completed").textContent()), { timeout: WAIT_MS, message: "the stats" }).toBe(stats.completed_tasks);
+    await expect
+      .poll(async () => Number(await page.locator("#stat-completed").textContent()), { timeout: WAIT_MS, message: "the stats" })
+      .toBe(stats.completed_tasks);
 
     await checkbox.click();
     await expect.poll(completedInApi, { timeout: WAIT_MS, message: "the task pending again in the API" }).toBe(false);
-    await expect.poll(async () => (await row.getAttribute("class")) ?? "", { timeout: WAIT_MS, message: "the row shown pending" }).not.toContain("done");
+    await expect
+      .poll(async () => (await row.getAttribute("class")) ?? "", { timeout: WAIT_MS, message: "the row shown pending" })
+      .not.toContain("done");
 
     await row.getByRole("button", { name: `Delete “${title}”` }).click();
-    await expect.poll(async () => (await api.request(`/tasks/${created.id}`)).status, { timeout: WAIT_MS, message: "the task gone from the API" }).toBe(404);
+    await expect
+      .poll(async () => (await api.request(`/tasks/${created.id}`)).status, { timeout: WAIT_MS, message: "the task gone from the API" })
+      .toBe(404);
     await expect.poll(() => row.count(), { timeout: WAIT_MS, message: "the row gone" }).toBe(0);
     await expectBoardToShow(`limit=${PAGE_SIZE}`);
     expect(await page.locator("#list-status").textContent()).toBe(`“${title}” deleted.`);
@@ -264,7 +270,9 @@ describe("the task board at /", { timeout: TEST_MS }, () => {
     const lastPage = await apiTasks(`limit=10&offset=${lastOffset}`);
     // All but one go elsewhere (another tab, curl); the board deletes the last one.
     for (const task of lastPage.slice(1)) expect((await api.request(`/tasks/${task.id}`, { method: "DELETE" })).status).toBe(204);
-    await item(lastPage[0]!.title).getByRole("button", { name: /^Delete/ }).click();
+    await item(lastPage[0]!.title)
+      .getByRole("button", { name: /^Delete/ })
+      .click();
     await expectBoardToShow(`limit=10&offset=${lastOffset - 10}`);
     expect(await page.getByRole("button", { name: "Next" }).isDisabled()).toBe(true);
   });
@@ -356,4 +364,3 @@ describe("what the browser saw", () => {
     expect(foreignRequests).toEqual([]);
   });
 });
-

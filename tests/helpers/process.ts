@@ -1,5 +1,5 @@
 // Runs the service's entry points as real child processes, as a user or a container would.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 

@@ -1,8 +1,8 @@
 // Debian's Prometheus (apt-get install prometheus; .ci/run installs it): promtool, and a real
 // Prometheus server on a free loopback port with its own storage, stopped by the test.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "./process.ts";
@@ -61,7 +61,10 @@ export class PrometheusServer {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`prometheus exited with code ${proc.exitCode} before it was ready:\n${this.output}`);
-      const ready = await fetch(`${this.url}/-/ready`).then((r) => r.ok, () => false);
+      const ready = await fetch(`${this.url}/-/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) return this;
       if (Date.now() > deadline) throw new Error(`prometheus was not ready within 30 s:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -71,7 +74,11 @@ export class PrometheusServer {
   /** An instant query; throws with Prometheus' error (e.g. a parse error) unless it succeeds. */
   async query(expr: string): Promise<Sample[]> {
     const response = await fetch(`${this.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
-    const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: Sample[] | [number, string] } };
+    const body = (await response.json()) as {
+      status: string;
+      error?: string;
+      data?: { resultType: string; result: Sample[] | [number, string] };
+    };
     if (body.status !== "success") throw new Error(`query ${expr} failed: ${body.error}`);
     // A scalar answers [time, value]: one value, as one sample without labels.
     if (body.data!.resultType === "scalar") return [{ metric: {}, value: body.data!.result as [number, string] }];

@@ -11,7 +11,10 @@ export class TcpProxy {
   private holding = false;
   port = 0;
 
-  constructor(private readonly targetPort: number, private readonly targetHost = "127.0.0.1") {}
+  constructor(
+    private readonly targetPort: number,
+    private readonly targetHost = "127.0.0.1",
+  ) {}
 
   /** Listens (again) on the same port; the first call picks a free one. */
   async open(): Promise<this> {

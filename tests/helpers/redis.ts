@@ -1,5 +1,5 @@
 // A private redis-server on a free port, so a test can stop and restart it.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
 import { Redis } from "ioredis";
@@ -21,9 +21,13 @@ export class RedisServer {
 
   async start(): Promise<this> {
     this.port ||= await freePort();
-    const proc = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...this.args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const proc = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...this.args],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.proc = proc;
     let output = "";
     proc.stdout.on("data", (d: Buffer) => (output += d));
@@ -85,8 +89,8 @@ export const sharedRedis = () => new Redis({ ...SHARED_REDIS, lazyConnect: true 
 
 const REPR_ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", a: "\x07", b: "\b" };
 // Redis quotes MONITOR's arguments byte by byte (sdscatrepr): \n \r \t \a \b, \xHH, and a backslash before " and \.
-const unescapeRepr = (_: string, escape: string) =>
-  escape.length === 3 ? String.fromCharCode(parseInt(escape.slice(1), 16)) : (REPR_ESCAPES[escape] ?? escape);
+const unescapeRepr = (_: string, sequence: string) =>
+  sequence.length === 3 ? String.fromCharCode(parseInt(sequence.slice(1), 16)) : (REPR_ESCAPES[sequence] ?? sequence);
 
 /**
  * Redis MONITOR on a plain socket, calling `onCommand` with each command's arguments; resolves once

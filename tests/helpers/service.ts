@@ -1,7 +1,7 @@
 // Runs the real service in-process on a free port, with its JSON log lines captured.
 import { loadConfig } from "../../service/src/config.ts";
 import { createLogger } from "../../service/src/logger.ts";
-import { startService, type RunningService } from "../../service/src/server.ts";
+import { type RunningService, startService } from "../../service/src/server.ts";
 
 export interface TestService extends RunningService {
   logs: string[];

@@ -10,11 +10,7 @@ const exec = promisify(execFile);
 // Debian's client: it has BuildKit built in, where the other docker on this machine lacks buildx.
 export const DOCKER = "/usr/bin/docker";
 
-export async function run(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ stdout: string; stderr: string }> {
+export async function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
   try {
     return await exec(command, args, {
       env: { ...process.env, DOCKER_BUILDKIT: "1", ...env },

@@ -6,8 +6,8 @@ import { randomBytes } from "node:crypto";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, requiredSettings, settingNames } from "../../service/src/config.ts";
 import { apiEnvironment } from "../../stack/api-environment.ts";
@@ -16,7 +16,7 @@ import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../help
 import { freePort } from "../helpers/process.ts";
 import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
 import { runSmoke } from "../smoke/smoke.ts";
-import { containerState, DOCKER, docker, filesInTopLayers, inspectImage, listTree, run, type ImageInfo } from "./docker.ts";
+import { containerState, DOCKER, docker, filesInTopLayers, type ImageInfo, inspectImage, listTree, run } from "./docker.ts";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const serviceDir = path.join(repo, "service");
@@ -159,15 +159,7 @@ describe("service image", () => {
       throw new Error(`no Docker engine or base image: ${(error as Error).message}`);
     }
     expect(baseImage, "local-node-image printed no tag").toMatch(/\S/);
-    await docker([
-      "build",
-      "--build-arg",
-      `NODE_IMAGE=${baseImage}`,
-      ...(await caSecretArgs()),
-      "--tag",
-      tag,
-      serviceDir,
-    ]);
+    await docker(["build", "--build-arg", `NODE_IMAGE=${baseImage}`, ...(await caSecretArgs()), "--tag", tag, serviceDir]);
     image = await inspectImage(tag);
   });
 
@@ -198,7 +190,10 @@ describe("service image", () => {
     // Swagger UI's files are the one exception: read from its package's path, as in the source tree.
     const checked = added.filter((f) => !SWAGGER_UI_FILES.includes(f));
     for (const [what, pattern] of forbidden) {
-      expect(checked.filter((f) => pattern.test(f)), `the image holds ${what}`).toEqual([]);
+      expect(
+        checked.filter((f) => pattern.test(f)),
+        `the image holds ${what}`,
+      ).toEqual([]);
     }
     // Exactly these: anything else the Dockerfile starts to copy shows here.
     const migrations = (await readdir(path.join(serviceDir, "migrations"))).filter((f) => f.endsWith(".sql")).sort();
@@ -255,7 +250,9 @@ describe("service image", () => {
     // test of anything. tests/service/cache.test.ts and tests/stack/redis-auth-conf.test.ts cover
     // password-protected Redis.
     const env: Record<string, string> = { ...Object.fromEntries(plain), DATABASE_PASSWORD: password };
-    const overridden = Object.entries(stackEnvironment).filter(([name, value]) => env[name] !== value).map(([name]) => name);
+    const overridden = Object.entries(stackEnvironment)
+      .filter(([name, value]) => env[name] !== value)
+      .map(([name]) => name);
     expect(overridden.sort()).toEqual(["CACHE_PREFIX", "DATABASE_NAME", "DATABASE_USER", "PORT"]);
     expect(Object.keys(env).filter((name) => !(settingNames as string[]).includes(name))).toEqual([]);
     expect(requiredSettings.filter((name) => !(name in env))).toEqual([]);
@@ -266,11 +263,27 @@ describe("service image", () => {
     containerStarted = true;
     await docker(
       [
-        "run", "--detach", "--name", containerName,
-        "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/home/appuser",
-        "--user", "1000:1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--network", "host",
-        "--memory", String(memoryLimit), "--cpus", cpuLimit,
+        "run",
+        "--detach",
+        "--name",
+        containerName,
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/home/appuser",
+        "--user",
+        "1000:1000",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--network",
+        "host",
+        "--memory",
+        String(memoryLimit),
+        "--cpus",
+        cpuLimit,
         ...envArgs,
         tag,
       ],
@@ -317,7 +330,11 @@ describe("service image", () => {
     expect(await board.text()).toBe(await readFile(path.join(serviceDir, "public/index.html"), "utf8"));
     const swaggerUi = await fetch(`${url}/docs/swagger-ui-bundle.js`);
     expect(swaggerUi.status).toBe(200);
-    expect(Buffer.from(await swaggerUi.arrayBuffer()).equals(await readFile(path.join(serviceDir, "node_modules/swagger-ui-dist/swagger-ui-bundle.js")))).toBe(true);
+    expect(
+      Buffer.from(await swaggerUi.arrayBuffer()).equals(
+        await readFile(path.join(serviceDir, "node_modules/swagger-ui-dist/swagger-ui-bundle.js")),
+      ),
+    ).toBe(true);
 
     expect(await serviceConnections(db.name), "the service holds no PostgreSQL connection").toBeGreaterThan(0);
     expect(await cacheKeys(), `no Redis keys under ${cachePrefix}:`).not.toEqual([]);
@@ -330,9 +347,7 @@ describe("service image", () => {
     // with PID 1's own options reports it. V8's default never goes below 256 MiB of old space
     // (259 MiB in all), above the limit itself.
     const options = (await docker(["exec", containerName, "cat", "/proc/1/cmdline"])).split("\0").filter(Boolean).slice(1, -1);
-    const heapLimit = Number(
-      await docker(["exec", containerName, "node", ...options, "-p", "v8.getHeapStatistics().heap_size_limit"]),
-    );
+    const heapLimit = Number(await docker(["exec", containerName, "node", ...options, "-p", "v8.getHeapStatistics().heap_size_limit"]));
     console.log(`heap limit ${(heapLimit / MiB).toFixed(0)} MiB in a container limited to ${(memoryLimit / MiB).toFixed(0)} MiB`);
     expect(heapLimit).toBeGreaterThan(0.3 * memoryLimit);
     expect(heapLimit).toBeLessThan(0.6 * memoryLimit);
@@ -394,8 +409,14 @@ describe("service image", () => {
     expect(health.failed, "/health answers that failed during the load").toEqual([]);
     expect(health.ok).toBeGreaterThan(0);
     expect(reads.length).toBeGreaterThan(0);
-    expect(reads.filter((s) => s !== 200), "list reads that failed").toEqual([]);
-    expect(statuses.filter((s) => s !== 200 && s !== 429), "stress answers other than 200 and 429").toEqual([]);
+    expect(
+      reads.filter((s) => s !== 200),
+      "list reads that failed",
+    ).toEqual([]);
+    expect(
+      statuses.filter((s) => s !== 200 && s !== 429),
+      "stress answers other than 200 and 429",
+    ).toEqual([]);
     expect(statuses).toContain(200);
     expect(statuses).toContain(429);
     for (const { status, retryAfter } of stress) if (status === 429) expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
@@ -431,7 +452,10 @@ describe("service image", () => {
     expect(entries.filter((e) => e.level === "error" || e.level === "fatal")).toEqual([]);
     expect(entries).toContainEqual(expect.objectContaining({ msg: "signal received", signal: "SIGTERM" }));
     expect(entries.at(-1)).toMatchObject({ msg: "shut down cleanly" });
-    expect(lines.filter((line) => line.includes(password)), "log lines with the database password").toEqual([]);
+    expect(
+      lines.filter((line) => line.includes(password)),
+      "log lines with the database password",
+    ).toEqual([]);
 
     // PostgreSQL ends a backend shortly after its client goes: wait a little for the count to settle.
     let open = await serviceConnections(db!.name);

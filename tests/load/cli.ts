@@ -21,7 +21,8 @@ try {
     allowPositionals: true,
     options: { stressers: { type: "string" }, readers: { type: "string" }, "stress-seconds": { type: "string" } },
   });
-  if (positionals.length < 1 || positionals.length > 2) throw new Error(`expected a URL and optionally seconds, got ${positionals.length} arguments`);
+  if (positionals.length < 1 || positionals.length > 2)
+    throw new Error(`expected a URL and optionally seconds, got ${positionals.length} arguments`);
   options = {
     url: parseBaseUrl(positionals[0]),
     seconds: integer("seconds", positionals[1], 180, loadLimits.seconds.min, loadLimits.seconds.max),
@@ -46,5 +47,7 @@ console.log(
   `load: ${options.url} for ${options.seconds} s: ${options.stressers} × GET /stress?duration=${options.stressSeconds}, ` +
     `${options.readers} × reads (a write in 20); Ctrl-C stops it`,
 );
-const counts = await runLoad({ ...options, signal: stop.signal }, (sofar, elapsed) => console.log(`load: ${elapsed} s: ${describeCounts(sofar)}`));
+const counts = await runLoad({ ...options, signal: stop.signal }, (sofar, elapsed) =>
+  console.log(`load: ${elapsed} s: ${describeCounts(sofar)}`),
+);
 console.log(`load: done: ${describeCounts(counts)}`);

@@ -19,12 +19,12 @@ import path from "node:path";
 import { dump, load } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { alertRules, dashboardJson, prometheusConfig, scrapeJob } from "../../stack/monitoring.ts";
-import { runLoad, type LoadCounts } from "../load/load.ts";
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { PrometheusServer, type Sample } from "../helpers/prometheus.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { RedisServer } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
+import { type LoadCounts, runLoad } from "../load/load.ts";
 
 /** Grafana's variables, as a dashboard with a 1 s scrape interval would fill them in. */
 const grafanaVariables: Record<string, string> = { $__rate_interval: "30s" };
@@ -32,7 +32,7 @@ const grafanaVariables: Record<string, string> = { $__rate_interval: "30s" };
 const faultAlerts = ["TaskflowApiDown", "TaskflowCacheUnavailable", "TaskflowHigh5xxRatio", "TaskflowPostgresUnavailable"];
 
 /** Every query of every panel in the dashboard file, so a panel added later is checked too. */
-export function panelQueries(dashboard: { panels: Array<{ title: string; panels?: unknown[]; targets?: Array<{ expr?: string }> }> }) {
+function panelQueries(dashboard: { panels: Array<{ title: string; panels?: unknown[]; targets?: Array<{ expr?: string }> }> }) {
   const panels = dashboard.panels.flatMap((panel) => [panel, ...((panel.panels ?? []) as typeof dashboard.panels)]);
   return panels.flatMap((panel) =>
     (panel.targets ?? []).map((target, i) => {
@@ -103,7 +103,11 @@ beforeAll(async () => {
 
   // What the kubelet's readiness probe does in the cluster, which the "ready" panel counts.
   kubelet = setInterval(() => {
-    for (const service of services) service.request("/ready").then((r) => r.body?.cancel(), () => {});
+    for (const service of services)
+      service.request("/ready").then(
+        (r) => r.body?.cancel(),
+        () => {},
+      );
   }, 1000);
   startLoad();
 }, 120_000);
@@ -159,14 +163,22 @@ describe("a real Prometheus with the stack's configuration and rules", () => {
     const rules = await vi.waitFor(
       async () => {
         const loaded = await prometheus.rules();
-        expect(loaded.map((r) => r.health), "the rules' health").toEqual(Array(6).fill("ok"));
+        expect(
+          loaded.map((r) => r.health),
+          "the rules' health",
+        ).toEqual(Array(6).fill("ok"));
         return loaded;
       },
       { timeout: 30_000, interval: 100 },
     );
-    expect(rules.map((r) => r.name).sort()).toEqual(
-      ["TaskflowApiDown", "TaskflowAutoscalerAtMaximum", "TaskflowCacheUnavailable", "TaskflowHigh5xxRatio", "TaskflowHighLatencyP99", "TaskflowPostgresUnavailable"],
-    );
+    expect(rules.map((r) => r.name).sort()).toEqual([
+      "TaskflowApiDown",
+      "TaskflowAutoscalerAtMaximum",
+      "TaskflowCacheUnavailable",
+      "TaskflowHigh5xxRatio",
+      "TaskflowHighLatencyP99",
+      "TaskflowPostgresUnavailable",
+    ]);
   }, 60_000);
 
   it("answers every dashboard panel's query with numbers", async () => {

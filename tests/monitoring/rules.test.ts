@@ -17,7 +17,13 @@ let rendered: Record<string, string>;
 
 beforeAll(async () => {
   const resources = await mockStack({ ...devStackConfig(), "taskflow:monitoring": "true" });
-  const cluster = { kubeContext: "minikube", daemon: { host: "unix:///var/run/docker.sock" }, platform: "linux/amd64", nodeAddress: "127.0.0.1", nodePortReachable: true };
+  const cluster = {
+    kubeContext: "minikube",
+    daemon: { host: "unix:///var/run/docker.sock" },
+    platform: "linux/amd64",
+    nodeAddress: "127.0.0.1",
+    nodePortReachable: true,
+  };
   await settle(deployTaskflow(loadSettings(), cluster));
   rendered = unwrap(resources.find((r) => r.name === "prometheus-config")!.inputs).data;
   // As the pod mounts them: both files in one directory (rule_files is relative to prometheus.yml).
@@ -50,20 +56,30 @@ describe("what the stack renders for Prometheus", () => {
     expect(promtool(["test", "rules", tests], directory)).toContain("SUCCESS");
 
     // Every alert has a case where it fires (the unit tests hold it to its `for` and annotations).
-    const cases = load(readFileSync(tests, "utf8")) as { tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
-    const firing = new Set(cases.tests.flatMap((t) => t.alert_rule_test ?? []).filter((t) => t.exp_alerts.length > 0).map((t) => t.alertname));
-    const quiet = new Set(cases.tests.flatMap((t) => t.alert_rule_test ?? []).filter((t) => t.exp_alerts.length === 0).map((t) => t.alertname));
-    const names = alertNames(rendered["alerts.yml"]!);
-    expect(names.sort()).toEqual(
-      [
-        "TaskflowApiDown",
-        "TaskflowAutoscalerAtMaximum",
-        "TaskflowCacheUnavailable",
-        "TaskflowHigh5xxRatio",
-        "TaskflowHighLatencyP99",
-        "TaskflowPostgresUnavailable",
-      ],
+    const cases = load(readFileSync(tests, "utf8")) as {
+      tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
+    };
+    const firing = new Set(
+      cases.tests
+        .flatMap((t) => t.alert_rule_test ?? [])
+        .filter((t) => t.exp_alerts.length > 0)
+        .map((t) => t.alertname),
     );
+    const quiet = new Set(
+      cases.tests
+        .flatMap((t) => t.alert_rule_test ?? [])
+        .filter((t) => t.exp_alerts.length === 0)
+        .map((t) => t.alertname),
+    );
+    const names = alertNames(rendered["alerts.yml"]!);
+    expect(names.sort()).toEqual([
+      "TaskflowApiDown",
+      "TaskflowAutoscalerAtMaximum",
+      "TaskflowCacheUnavailable",
+      "TaskflowHigh5xxRatio",
+      "TaskflowHighLatencyP99",
+      "TaskflowPostgresUnavailable",
+    ]);
     for (const name of names) {
       expect(firing.has(name), `${name} fires in a test`).toBe(true);
       expect(quiet.has(name), `${name} stays quiet in a test`).toBe(true);

@@ -46,9 +46,7 @@ describe("POST /tasks", () => {
     const task = (await res.json()) as Record<string, unknown>;
     expect(res.headers.get("location")).toBe(`/tasks/${task.id}`);
     expect(task).toMatchObject({ title: "Write tests", description: null, completed: false, priority: "medium" });
-    expect(Object.keys(task).sort()).toEqual(
-      ["completed", "created_at", "description", "id", "priority", "title", "updated_at"].sort(),
-    );
+    expect(Object.keys(task).sort()).toEqual(["completed", "created_at", "description", "id", "priority", "title", "updated_at"].sort());
     expect(task.created_at).toMatch(isoTimestamp);
     expect(task.updated_at).toMatch(isoTimestamp);
     const [row] = await db.sql`SELECT title, priority FROM tasks WHERE id = ${task.id as number}`;
@@ -324,14 +322,16 @@ describe("the HTTP envelope", () => {
     }
   });
 
-  it.each(["application/json ; charset=utf-8", "application/json\t;\tcharset=UTF-8", 'application/json; charset="utf-8"', "application/json;"])(
-    "accepts %j, white space before the semicolon and a quoted charset as RFC 9110 allows",
-    async (type) => {
-      const res = await api.request("/tasks", { method: "POST", headers: { "content-type": type }, body: '{"title":"spaced"}' });
-      expect(res.status).toBe(201);
-      expect(await res.json()).toMatchObject({ title: "spaced" });
-    },
-  );
+  it.each([
+    "application/json ; charset=utf-8",
+    "application/json\t;\tcharset=UTF-8",
+    'application/json; charset="utf-8"',
+    "application/json;",
+  ])("accepts %j, white space before the semicolon and a quoted charset as RFC 9110 allows", async (type) => {
+    const res = await api.request("/tasks", { method: "POST", headers: { "content-type": type }, body: '{"title":"spaced"}' });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ title: "spaced" });
+  });
 
   it.each(["application/json; charset=iso-8859-1", 'application/json; charset="latin1"', "application/json; charset=utf-16"])(
     "refuses %j with 415 rather than decode it as UTF-8, and stores nothing",
@@ -352,7 +352,10 @@ describe("the HTTP envelope", () => {
   ])("refuses a body with %s with 400 rather than store U+FFFD, on POST and PATCH", async (_name, bytes) => {
     const task = await create({ title: "unchanged" });
     const body = Buffer.concat([Buffer.from('{"title":"bad '), Buffer.from(bytes), Buffer.from('"}')]);
-    for (const [method, path] of [["POST", "/tasks"], ["PATCH", `/tasks/${task.id}`]]) {
+    for (const [method, path] of [
+      ["POST", "/tasks"],
+      ["PATCH", `/tasks/${task.id}`],
+    ]) {
       const res = await api.request(path!, { method, headers: { "content-type": "application/json" }, body });
       expect(res.status, method).toBe(400);
       expect(await res.json()).toEqual({ error: "Request body is not valid UTF-8" });
@@ -375,7 +378,13 @@ describe("the HTTP envelope", () => {
       "text/plain",
     ]);
     for (const res of answers) {
-      expect(Object.fromEntries([...res.headers].filter(([name]) => /^(cache-control|content-security-policy|strict-transport-security|x-content-type-options|x-frame-options)$/.test(name)))).toEqual({
+      expect(
+        Object.fromEntries(
+          [...res.headers].filter(([name]) =>
+            /^(cache-control|content-security-policy|strict-transport-security|x-content-type-options|x-frame-options)$/.test(name),
+          ),
+        ),
+      ).toEqual({
         "cache-control": "no-store",
         "content-security-policy": "frame-ancestors 'none'",
         "strict-transport-security": "max-age=15552000; includeSubDomains",

@@ -97,7 +97,12 @@ describe("reads through Redis", () => {
     const api = await startCached();
     const counter = async (name: string) => {
       const text = await (await api.request("/metrics")).text();
-      return Number(text.split("\n").find((l) => l.startsWith(`${name} `))!.split(" ")[1]);
+      return Number(
+        text
+          .split("\n")
+          .find((l) => l.startsWith(`${name} `))!
+          .split(" ")[1],
+      );
     };
     const [hits, misses] = [await counter("cache_hits_total"), await counter("cache_misses_total")];
     await api.request("/stats");
@@ -429,7 +434,9 @@ describe("when Redis is unreachable", () => {
       // As soon as PostgreSQL's notification reaches it, about when the write is answered; waited
       // for, since on a loaded machine the test's next read can get there first (docs/cache.md).
       // Before, v1 stayed until the writer reached Redis again.
-      await expect.poll(async () => (await read(other, "/tasks/1")).body.title, { timeout: 1000, message: "the other replica to see v2" }).toBe("v2");
+      await expect
+        .poll(async () => (await read(other, "/tasks/1")).body.title, { timeout: 1000, message: "the other replica to see v2" })
+        .toBe("v2");
 
       await proxy.open();
       await throughCache(cut, "the proxied cache to reconnect");

@@ -49,7 +49,14 @@ describe("the configuration schema", () => {
       STRESS_ENDPOINT: "true",
       SHUTDOWN_GRACE_SECONDS: "5",
     });
-    expect(config).toMatchObject({ PORT: 8080, REDIS_HOST: "cache", REDIS_PASSWORD: "rp", CACHE_TTL: 60, STRESS_ENDPOINT: true, DATABASE_TIMEOUT_MS: 2500 });
+    expect(config).toMatchObject({
+      PORT: 8080,
+      REDIS_HOST: "cache",
+      REDIS_PASSWORD: "rp",
+      CACHE_TTL: 60,
+      STRESS_ENDPOINT: true,
+      DATABASE_TIMEOUT_MS: 2500,
+    });
   });
 
   it("ignores variables it does not define", () => {

@@ -1,7 +1,7 @@
 // The request deadline (service/src/db.ts createDeadline) and what a write does when it fires.
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../service/src/app.ts";
-import { disabledCache, type Cache } from "../../service/src/cache.ts";
+import { type Cache, disabledCache } from "../../service/src/cache.ts";
 import { createDeadline, DatabaseTimeout } from "../../service/src/db.ts";
 import { createLogger } from "../../service/src/logger.ts";
 import { createMetrics } from "../../service/src/metrics.ts";
@@ -11,7 +11,10 @@ import type { TasksRepository } from "../../service/src/tasks-repository.ts";
 function deferred<T = void>() {
   let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -74,7 +77,12 @@ describe("createDeadline", () => {
     await Promise.all(all);
     most = 0;
     const open = deferred();
-    const again = [1, 2, 3].map(() => deadline(() => (most = Math.max(most, ++concurrent), open.promise.finally(() => concurrent--))));
+    const again = [1, 2, 3].map(() =>
+      deadline(() => {
+        most = Math.max(most, ++concurrent);
+        return open.promise.finally(() => concurrent--);
+      }),
+    );
     await tick();
     expect(most).toBe(3);
     open.resolve();
@@ -94,7 +102,11 @@ describe("a write whose deadline fires while it runs", () => {
       tasks,
       cache,
       metrics,
-      metricsSources: { taskCounts: async () => ({ total: 0, completed: 0 }), activeConnections: async () => 0, cacheState: async () => "disabled" },
+      metricsSources: {
+        taskCounts: async () => ({ total: 0, completed: 0 }),
+        activeConnections: async () => 0,
+        cacheState: async () => "disabled",
+      },
       logger: createLogger("silent"),
       stressEndpoint: false,
       draining: () => false,

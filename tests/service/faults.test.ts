@@ -1,12 +1,12 @@
 import { once } from "node:events";
 import { Agent, createServer as createHttpServer, get } from "node:http";
-import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../service/src/config.ts";
 import { MIGRATION_LOCK } from "../../service/src/migrate.ts";
 import { MAX_CONCURRENT_BURNS } from "../../service/src/routes/stress.ts";
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { answers, freePort, killGroup, runMain, type Child } from "../helpers/process.ts";
+import { answers, type Child, freePort, killGroup, runMain } from "../helpers/process.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
@@ -101,7 +101,10 @@ describe("when PostgreSQL becomes unreachable", () => {
     expect(child.proc.exitCode).toBeNull();
     await proxy.open();
     await vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 30_000, interval: 200 });
-    const line = child.stdout().split("\n").find((l) => l.includes("waiting for PostgreSQL"))!;
+    const line = child
+      .stdout()
+      .split("\n")
+      .find((l) => l.includes("waiting for PostgreSQL"))!;
     expect(JSON.parse(line)).toMatchObject({ level: "warn", reason: expect.stringMatching(/ECONNREFUSED|connect/i) });
   });
 
@@ -140,7 +143,12 @@ describe("at start, DATABASE_PORT at a server that is not a working PostgreSQL",
   /** Starts the production entry against `databasePort`, waits for `attempts` logged failures, then SIGTERMs it. */
   async function failingStart(databasePort: number, attempts: number) {
     child = runMain({ ...db.env, DATABASE_PORT: String(databasePort), PORT: String(await freePort()) });
-    const waits = () => child!.stdout().split("\n").filter((l) => l.includes("waiting for PostgreSQL")).map((l) => JSON.parse(l) as { attempt: number; reason: string });
+    const waits = () =>
+      child!
+        .stdout()
+        .split("\n")
+        .filter((l) => l.includes("waiting for PostgreSQL"))
+        .map((l) => JSON.parse(l) as { attempt: number; reason: string });
     await expect.poll(() => waits().length, { timeout: 20_000, message: "failed attempts logged" }).toBeGreaterThanOrEqual(attempts);
     const signalled = performance.now();
     child.proc.kill("SIGTERM");
@@ -165,7 +173,9 @@ describe("at start, DATABASE_PORT at a server that is not a working PostgreSQL",
     expect(closer.connections()).toBeLessThanOrEqual(waits.length + 1);
   });
 
-  it("a server that accepts and never answers: each attempt ends by its own time limit, and SIGTERM stops one in progress", { timeout: 40_000 }, async () => {
+  it("a server that accepts and never answers: each attempt ends by its own time limit, and SIGTERM stops one in progress", {
+    timeout: 40_000,
+  }, async () => {
     const silent = await listen(createNetServer(() => {}));
     const { waits } = await failingStart(silent.port, 2);
     expect(waits.map((w) => w.attempt)).toEqual([1, 2]);
@@ -181,10 +191,13 @@ describe("SIGTERM while start-up waits for another replica's migrations", () => 
       await holder`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
       child = runMain({ ...lockDb.env, PORT: String(await freePort()) });
       await expect
-        .poll(async () => (await lockDb.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${lockDb.name} AND wait_event_type = 'Lock'`).length, {
-          timeout: 20_000,
-          message: "the service waits for the migration lock",
-        })
+        .poll(
+          async () => (await lockDb.sql`SELECT 1 FROM pg_stat_activity WHERE datname = ${lockDb.name} AND wait_event_type = 'Lock'`).length,
+          {
+            timeout: 20_000,
+            message: "the service waits for the migration lock",
+          },
+        )
         .toBeGreaterThan(0);
       child.proc.kill("SIGTERM");
       const exit = await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);

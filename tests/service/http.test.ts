@@ -74,7 +74,8 @@ class RawConnection {
       const parsed = this.parse(head);
       if (parsed) return parsed;
       if (this.ended) throw new Error(`connection ended before a whole response; received ${JSON.stringify(this.buffer.toString())}`);
-      if (Date.now() > deadline) throw new Error(`no whole response within ${timeoutMs} ms; received ${JSON.stringify(this.buffer.toString())}`);
+      if (Date.now() > deadline)
+        throw new Error(`no whole response within ${timeoutMs} ms; received ${JSON.stringify(this.buffer.toString())}`);
       await new Promise<void>((resolve) => {
         this.waiting = resolve;
         setTimeout(resolve, 100);
@@ -160,32 +161,43 @@ describe("an answer sent before the request's body has all arrived", () => {
 
   // The rest of the body comes a second later: past @hono/node-server's 500 ms drain timeout.
   it.each([
-    ["413, a 1 MB body sent at once", post("POST", "/tasks", "application/json", 1 << 20), Buffer.alloc(1 << 20, "a"), Buffer.alloc(0), 413],
+    [
+      "413, a 1 MB body sent at once",
+      post("POST", "/tasks", "application/json", 1 << 20),
+      Buffer.alloc(1 << 20, "a"),
+      Buffer.alloc(0),
+      413,
+    ],
     ["404, a slow body", post("POST", "/nowhere", "application/json", body.length), body.slice(0, 5), body.slice(5), 404],
     ["415, a slow body", post("POST", "/tasks", "text/plain", body.length), body.slice(0, 5), body.slice(5), 415],
     ["400, a slow body", post("PATCH", "/tasks/abc", "application/json", body.length), body.slice(0, 5), body.slice(5), 400],
-  ])("%s: the client's next request on the connection is answered, or it is told Connection: close", async (_name, head, first, rest, status) => {
-    api = await startTestService(db.env);
-    const conn = await RawConnection.open(api.port);
-    conn.write(Buffer.concat([Buffer.from(head), Buffer.from(first)]));
-    await sleep(1000);
-    conn.write(Buffer.from(rest));
-    const answer = await conn.response();
-    expect(answer.status).toBe(status);
-    expect(JSON.parse(answer.body)).toMatchObject({ error: expect.any(String) });
-    conn.write("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    if (answer.headers.connection === "close") {
-      await conn.closed;
-      expect(conn.ended).toBe(true);
-    } else {
-      expect((await conn.response()).status).toBe(200);
-      conn.destroy();
-    }
-  });
+  ])(
+    "%s: the client's next request on the connection is answered, or it is told Connection: close",
+    async (_name, head, first, rest, status) => {
+      api = await startTestService(db.env);
+      const conn = await RawConnection.open(api.port);
+      conn.write(Buffer.concat([Buffer.from(head), Buffer.from(first)]));
+      await sleep(1000);
+      conn.write(Buffer.from(rest));
+      const answer = await conn.response();
+      expect(answer.status).toBe(status);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: expect.any(String) });
+      conn.write("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      if (answer.headers.connection === "close") {
+        await conn.closed;
+        expect(conn.ended).toBe(true);
+      } else {
+        expect((await conn.response()).status).toBe(200);
+        conn.destroy();
+      }
+    },
+  );
 });
 
 describe("shutdown", () => {
-  it("closes a connection that never sent a request after the 1 s linger, not at the end of the grace period", { timeout: 30_000 }, async () => {
+  it("closes a connection that never sent a request after the 1 s linger, not at the end of the grace period", {
+    timeout: 30_000,
+  }, async () => {
     api = await startTestService({ ...db.env, SHUTDOWN_GRACE_SECONDS: "120" });
     const conn = await RawConnection.open(api.port);
     await api.stop();
@@ -213,7 +225,13 @@ describe("GET /ready", () => {
   it("reports the cache unavailable while Redis is reachable but does not answer", async () => {
     proxy = await new TcpProxy(SHARED_REDIS.port, SHARED_REDIS.host).open();
     const prefix = `taskflow-test-${randomBytes(4).toString("hex")}`;
-    api = await startTestService({ ...db.env, ...sharedRedisEnv(), REDIS_HOST: "127.0.0.1", REDIS_PORT: String(proxy.port), CACHE_PREFIX: prefix });
+    api = await startTestService({
+      ...db.env,
+      ...sharedRedisEnv(),
+      REDIS_HOST: "127.0.0.1",
+      REDIS_PORT: String(proxy.port),
+      CACHE_PREFIX: prefix,
+    });
     const service = api;
     const ready = async () => {
       const res = await service.request("/ready");

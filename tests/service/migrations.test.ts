@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import postgres from "postgres";
 import { readdirSync } from "node:fs";
+import postgres from "postgres";
+import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../service/src/config.ts";
 import { createSql } from "../../service/src/db.ts";
 import { createLogger } from "../../service/src/logger.ts";
@@ -28,7 +28,9 @@ describe("migrations", () => {
   it("apply each file exactly once when several instances start together", async () => {
     db = await createTestDatabase();
     await raceInstances(6, 0);
-    const files = readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort();
+    const files = readdirSync(migrationsDir)
+      .filter((f) => f.endsWith(".sql"))
+      .sort();
     expect(files.length).toBeGreaterThan(0);
     expect((await db.sql`SELECT version FROM schema_migrations ORDER BY version`).map((r) => r.version)).toEqual(files);
     await raceInstances(3, 0);

@@ -78,7 +78,11 @@ function load(api: TestService) {
 }
 
 function figures(name: string, answers: Answer[], probes: Answer[], down: number, restoring: number, up: number) {
-  const byStatus = (list: Answer[]) => list.reduce<Record<string, number>>((acc, a) => ((acc[a.status] = (acc[a.status] ?? 0) + 1), acc), {});
+  const byStatus = (list: Answer[]) =>
+    list.reduce<Record<string, number>>((acc, a) => {
+      acc[a.status] = (acc[a.status] ?? 0) + 1;
+      return acc;
+    }, {});
   const max = (list: Answer[]) => Math.round(Math.max(0, ...list.map((a) => a.ms)));
   const during = answers.filter((a) => a.sentAt >= down && a.sentAt + a.ms <= restoring);
   const firstOk = answers.filter((a) => a.sentAt >= up && typeof a.status === "number" && a.status < 300).at(0);
@@ -128,10 +132,10 @@ async function underLoad(name: string, fault: () => Promise<void> | void, restor
 
     expect(traffic.answers.filter((a) => typeof a.status !== "number")).toEqual([]);
     expect(traffic.answers.filter((a) => a.ms > DEADLINE_MS + SLACK_MS)).toEqual([]);
-    expect(during.length).toBeGreaterThan(outageMs / 1000 * REQUESTS_PER_SECOND / 2);
+    expect(during.length).toBeGreaterThan(((outageMs / 1000) * REQUESTS_PER_SECOND) / 2);
     expect(during.filter((a) => a.status !== 503)).toEqual([]);
-    expect(traffic.answers.filter((a) => a.status !== 503 && !(a.status as number < 300))).toEqual([]);
-    expect(traffic.answers.filter((a) => a.sentAt > up + RECOVERY_MS && !(a.status as number < 300))).toEqual([]);
+    expect(traffic.answers.filter((a) => a.status !== 503 && !((a.status as number) < 300))).toEqual([]);
+    expect(traffic.answers.filter((a) => a.sentAt > up + RECOVERY_MS && !((a.status as number) < 300))).toEqual([]);
     expect(summary.health_max_ms).toBeLessThan(PROBE_MS);
     expect(summary.metrics_max_ms).toBeLessThan(PROBE_MS);
   } finally {
@@ -141,10 +145,20 @@ async function underLoad(name: string, fault: () => Promise<void> | void, restor
 
 describe("PostgreSQL away under a steady load", () => {
   it("stopped, then restarted: 503 at once while it is down, 2xx within about a second of its return", { timeout: 60_000 }, async () => {
-    await underLoad("stopped and restarted", () => cluster.stop(), () => cluster.start(), 8000);
+    await underLoad(
+      "stopped and restarted",
+      () => cluster.stop(),
+      () => cluster.start(),
+      8000,
+    );
   });
 
   it("frozen (SIGSTOP), then thawed: 503 within the deadline while it is silent, 2xx again at once", { timeout: 60_000 }, async () => {
-    await underLoad("frozen and thawed", () => cluster.freeze(), () => cluster.thaw(), 15_000);
+    await underLoad(
+      "frozen and thawed",
+      () => cluster.freeze(),
+      () => cluster.thaw(),
+      15_000,
+    );
   });
 });

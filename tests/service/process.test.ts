@@ -3,7 +3,7 @@ import { readdirSync } from "node:fs";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { migrationsDir } from "../../service/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
-import { answers, freePort, killGroup, run, runDev, runMain, takenPort, type Child } from "../helpers/process.ts";
+import { answers, type Child, freePort, killGroup, run, runDev, runMain, takenPort } from "../helpers/process.ts";
 import { sharedRedis, sharedRedisEnv } from "../helpers/redis.ts";
 import { startTestService } from "../helpers/service.ts";
 
@@ -85,13 +85,19 @@ describe("npm start (the bundle)", () => {
     child = run("npm", ["start"], { ...db.env, PORT: "0" });
     const { code } = await child.exited;
     expect(code).toBe(1);
-    const fatal = child.stdout().split("\n").find((line) => line.includes('"start-up failed"'));
+    const fatal = child
+      .stdout()
+      .split("\n")
+      .find((line) => line.includes('"start-up failed"'));
     expect(fatal, child.stdout()).toBeDefined();
     const { err } = JSON.parse(fatal!) as { err: { message: string; stack: string } };
     expect(err.message).toBe('relation "tasks" already exists');
     const frames = err.stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
     expect(frames.filter((frame) => frame.includes("main.mjs"))).toEqual([]);
-    expect(frames.some((frame) => /service\/node_modules\/postgres\/src\/\w+\.js:\d+:\d+/.test(frame)), err.stack).toBe(true);
+    expect(
+      frames.some((frame) => /service\/node_modules\/postgres\/src\/\w+\.js:\d+:\d+/.test(frame)),
+      err.stack,
+    ).toBe(true);
   });
 
   it("a PORT already in use: exit 1 and one line naming PORT", async () => {
@@ -122,7 +128,11 @@ describe("the production entry", () => {
     const { code } = await child.exited;
     expect(code).toBe(0);
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
-    const logs = child.stdout().trim().split("\n").map((l) => JSON.parse(l) as { msg: string });
+    const logs = child
+      .stdout()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string });
     expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["listening", "signal received", "shut down cleanly"]));
     expect(child.stdout()).not.toContain(db.env.DATABASE_PASSWORD);
     child = undefined;
@@ -140,7 +150,11 @@ describe("a second signal during the drain", () => {
     await expect
       .poll(async () => (await answers(`${url}/ready`)).json(), { timeout: 30_000, message: "the service ready with its cache connected" })
       .toMatchObject({ cache: "connected" });
-    const created = await fetch(`${url}/tasks`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"title":"before"}' });
+    const created = await fetch(`${url}/tasks`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"title":"before"}',
+    });
     const { id } = (await created.json()) as { id: number };
     await expect.poll(async () => (await fetch(`${url}/tasks/${id}`)).headers.get("x-cache")).toBe("HIT");
     const other = await startTestService({ ...db.env, ...cacheEnv });
@@ -157,7 +171,11 @@ describe("a second signal during the drain", () => {
     });
     try {
       await isLocked;
-      const patch = fetch(`${url}/tasks/${id}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: '{"title":"after"}' }).then(
+      const patch = fetch(`${url}/tasks/${id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: '{"title":"after"}',
+      }).then(
         (res) => res.status,
         (error: Error) => error.message,
       );
@@ -198,11 +216,20 @@ describe("replicas starting together", () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const replicas = ports.map((port) => runMain({ ...db!.env, PORT: String(port), SEED_TASKS: "100" }));
     try {
-      await Promise.all(ports.map((port) => vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 30_000, interval: 200 })));
-      const files = readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort();
+      await Promise.all(
+        ports.map((port) => vi.waitFor(() => answers(`http://127.0.0.1:${port}/ready`), { timeout: 30_000, interval: 200 })),
+      );
+      const files = readdirSync(migrationsDir)
+        .filter((f) => f.endsWith(".sql"))
+        .sort();
       expect((await db.sql`SELECT version FROM schema_migrations ORDER BY version`).map((r) => r.version)).toEqual(files);
       expect(await db.sql`SELECT count(*)::int AS n FROM tasks`).toEqual([{ n: 100 }]);
-      const applied = replicas.flatMap((r) => r.stdout().split("\n").filter((l) => l.includes('"migration applied"')));
+      const applied = replicas.flatMap((r) =>
+        r
+          .stdout()
+          .split("\n")
+          .filter((l) => l.includes('"migration applied"')),
+      );
       expect(applied).toHaveLength(files.length);
     } finally {
       for (const replica of replicas) killGroup(replica, "SIGKILL");
@@ -221,13 +248,22 @@ describe("SIGTERM during start-up", () => {
     // Generous for a loaded machine: seeding 300 000 rows takes seconds, which it no longer waits for.
     const exit = await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000, "still running"))]);
     expect(exit).toEqual({ code: 0, signal: null });
-    const messages = child.stdout().trim().split("\n").map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const messages = child
+      .stdout()
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
     expect(messages).toContain("signal received");
     expect(messages.at(-1)).toBe("stopped before start-up finished");
     expect(messages).not.toContain("demo tasks seeded");
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     // PostgreSQL rolls the transaction back once it sees the connection gone.
-    await expect.poll(async () => (await db!.sql`SELECT to_regclass('schema_migrations') IS NULL AS gone`)[0]!.gone, { timeout: 20_000, message: "the migrations rolled back" }).toBe(true);
+    await expect
+      .poll(async () => (await db!.sql`SELECT to_regclass('schema_migrations') IS NULL AS gone`)[0]!.gone, {
+        timeout: 20_000,
+        message: "the migrations rolled back",
+      })
+      .toBe(true);
     child = undefined;
   });
 });

@@ -31,8 +31,7 @@ function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new CheckFailed(message);
 }
 
-const isObject = (value: unknown): value is Json =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
 const isCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
 const isIsoTime = (value: unknown) =>
   typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(value) && !Number.isNaN(Date.parse(value));
@@ -185,7 +184,10 @@ export async function runSmoke(baseUrl: string, log: (line: string) => void = ()
           `GET ${path}: stats ${show(stats)}`,
         );
         check(stats.total === stats.completed + stats.pending, `GET ${path}: stats do not add up: ${show(stats)}`);
-        check(tasks.every((t) => isObject(t) && t.priority === "high"), `GET ${path}: a task of another priority came back`);
+        check(
+          tasks.every((t) => isObject(t) && t.priority === "high"),
+          `GET ${path}: a task of another priority came back`,
+        );
         check(typeof body.from_cache === "boolean", `GET ${path}: from_cache is ${show(body.from_cache)}`);
         return { tasks, fromCache: body.from_cache, xCache: reply.headers.get("x-cache") };
       };
@@ -196,7 +198,10 @@ export async function runSmoke(baseUrl: string, log: (line: string) => void = ()
       );
       if (cache === "disabled") {
         const second = await read(2);
-        for (const [n, r] of [[1, first], [2, second]] as const) {
+        for (const [n, r] of [
+          [1, first],
+          [2, second],
+        ] as const) {
           check(r.xCache === "BYPASS", `read ${n}: X-Cache ${show(r.xCache)}, expected BYPASS (cache disabled)`);
           check(r.fromCache === false, `read ${n}: from_cache true while the cache is disabled`);
         }
@@ -275,7 +280,10 @@ export async function runSmoke(baseUrl: string, log: (line: string) => void = ()
       const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(15_000) });
       const text = await response.text();
       check(response.status === 200, `GET /metrics: HTTP ${response.status}`);
-      check((response.headers.get("content-type") ?? "").startsWith("text/plain"), `GET /metrics content-type ${show(response.headers.get("content-type"))}`);
+      check(
+        (response.headers.get("content-type") ?? "").startsWith("text/plain"),
+        `GET /metrics content-type ${show(response.headers.get("content-type"))}`,
+      );
       check(/^# TYPE http_requests_total counter$/m.test(text), "GET /metrics has no http_requests_total counter");
       check(/^http_requests_total[{ ]/m.test(text), "GET /metrics has no http_requests_total sample");
       return "200 Prometheus text with http_requests_total";

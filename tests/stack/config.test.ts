@@ -26,12 +26,21 @@ describe("loadSettings", () => {
     [{ "taskflow:hpaMinReplicas": "11" }, /^invalid configuration: taskflow:hpaMinReplicas must not exceed taskflow:hpaMaxReplicas$/],
     [{ "taskflow:apiReplicas": "1.5" }, /taskflow:apiReplicas must be an integer from 1 to 50/],
     [{ "taskflow:seedTasks": "-1" }, /taskflow:seedTasks must be an integer/],
-    [{ "taskflow:databasePoolMax": "10" }, /taskflow:databasePoolMax plus the cache's listening connection, times the most API pods \(10\)/],
+    [
+      { "taskflow:databasePoolMax": "10" },
+      /taskflow:databasePoolMax plus the cache's listening connection, times the most API pods \(10\)/,
+    ],
     [{ "taskflow:databasePoolMax": "9" }, /taskflow:databasePoolMax plus the cache's listening connection, times the most API pods \(10\)/],
-    [{ "taskflow:apiResources": JSON.stringify({ requests: { cpu: "lots", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } }) }, /taskflow:apiResources needs requests.cpu/],
+    [
+      { "taskflow:apiResources": JSON.stringify({ requests: { cpu: "lots", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } }) },
+      /taskflow:apiResources needs requests.cpu/,
+    ],
     [{ "taskflow:postgresStorage": "two gigs" }, /taskflow:postgresStorage must be a Kubernetes quantity/],
     [{ "taskflow:dockerCertPath": "/certs" }, /taskflow:dockerCertPath needs taskflow:dockerHost/],
-    [{ "taskflow:databaseUser": "postgres" }, /^invalid configuration: taskflow:databaseUser must not be postgres, PostgreSQL's own superuser$/],
+    [
+      { "taskflow:databaseUser": "postgres" },
+      /^invalid configuration: taskflow:databaseUser must not be postgres, PostgreSQL's own superuser$/,
+    ],
     [{ "taskflow:autoscaling": "maybe" }, /autoscaling/],
   ])("rejects %j", (overrides, message) => {
     expect(() => settingsWith(overrides)).toThrow(message);
@@ -40,7 +49,13 @@ describe("loadSettings", () => {
   it("rejects a value the service itself would reject, with the service's message", async () => {
     await mockStack({ ...devStackConfig(), "taskflow:logLevel": "loud" });
     const settings = loadSettings();
-    const cluster = { kubeContext: "minikube", daemon: { host: "unix:///var/run/docker.sock" }, platform: "linux/amd64", nodeAddress: "127.0.0.1", nodePortReachable: true };
+    const cluster = {
+      kubeContext: "minikube",
+      daemon: { host: "unix:///var/run/docker.sock" },
+      platform: "linux/amd64",
+      nodeAddress: "127.0.0.1",
+      nodePortReachable: true,
+    };
     expect(() => deployTaskflow(settings, cluster)).toThrow(
       /^taskflow-api invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/,
     );

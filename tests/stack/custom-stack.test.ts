@@ -8,8 +8,8 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaults, loadSettings } from "../../stack/config.ts";
 import { startFakeDaemon } from "./fake-docker-daemon.ts";
-import { mockStack, settle, unwrap, type StackOutputs } from "./harness.ts";
-import { describeStackInvariants, type Deployed } from "./invariants.ts";
+import { mockStack, type StackOutputs, settle, unwrap } from "./harness.ts";
+import { type Deployed, describeStackInvariants } from "./invariants.ts";
 
 const daemon = await startFakeDaemon({ Os: "linux", Arch: "arm64" });
 afterAll(() => daemon.close());
@@ -91,7 +91,10 @@ async function deployCustomStack(): Promise<Deployed> {
 const stack = describeStackInvariants(deployCustomStack);
 
 describe("a stack with every setting changed", () => {
-  const objects = (type: string) => stack().resources.filter((r) => r.type === type).map((r) => unwrap(r.inputs));
+  const objects = (type: string) =>
+    stack()
+      .resources.filter((r) => r.type === type)
+      .map((r) => unwrap(r.inputs));
   const deployment = (name: string) => objects("kubernetes:apps/v1:Deployment").find((d) => d.metadata.name === name);
 
   it("changes every setting the test sets", () => {
@@ -139,13 +142,16 @@ describe("a stack with every setting changed", () => {
     expect(deployment("grafana").spec.template.spec.containers[0].image).toBe("grafana/grafana:12.3.0");
     const prometheusConfig = objects("kubernetes:core/v1:ConfigMap").find((c) => c.data["prometheus.yml"]).data;
     expect(prometheusConfig["prometheus.yml"]).toContain("taskflow-api-pods.tf-demo.svc");
-    expect(prometheusConfig["alerts.yml"]).toContain("count(up{job=\"taskflow-api\"}) >= 8");
+    expect(prometheusConfig["alerts.yml"]).toContain('count(up{job="taskflow-api"}) >= 8');
     expect(stack().outputs.url.value).toBe("http://192.168.59.100:31500");
   });
 
   it("asks the configured daemon for its architecture, and builds there for it whatever the shell's Docker variables say", () => {
     expect(daemon.requests).toEqual(["/version"]);
-    expect(stack().resources.find((r) => r.type === "pulumi:providers:docker")!.inputs).toEqual({ host: daemon.host, certPath: daemon.certPath });
+    expect(stack().resources.find((r) => r.type === "pulumi:providers:docker")!.inputs).toEqual({
+      host: daemon.host,
+      certPath: daemon.certPath,
+    });
     expect(objects("docker:index/image:Image")[0].build.platform).toBe("linux/arm64");
   });
 
@@ -153,7 +159,9 @@ describe("a stack with every setting changed", () => {
     const generated = stack().resources.filter((r) => r.type.startsWith("random:"));
     expect(generated.map((r) => r.name)).toEqual(["postgres-superuser-password"]);
     const secretsByName = Object.fromEntries(
-      stack().resources.filter((r) => r.type === "kubernetes:core/v1:Secret").map((r) => [r.name, unwrap(r.inputs.stringData)]),
+      stack()
+        .resources.filter((r) => r.type === "kubernetes:core/v1:Secret")
+        .map((r) => [r.name, unwrap(r.inputs.stringData)]),
     );
     expect(secretsByName["taskflow-api-secrets"]).toEqual({
       DATABASE_PASSWORD: secrets["taskflow:postgresPassword"],

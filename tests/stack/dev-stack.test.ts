@@ -9,7 +9,7 @@ import { defaults, loadSettings } from "../../stack/config.ts";
 import type { MinikubeRunner } from "../../stack/minikube.ts";
 import { deployTaskflow } from "../../stack/taskflow.ts";
 import { devStackConfig, mockStack, settle, unwrap } from "./harness.ts";
-import { describeStackInvariants, type Deployed } from "./invariants.ts";
+import { type Deployed, describeStackInvariants } from "./invariants.ts";
 
 const fixture = (name: string) => readFileSync(new URL(`fixtures/minikube/${name}`, import.meta.url), "utf8");
 
@@ -37,7 +37,11 @@ const stack = describeStackInvariants(deployDevStack);
 
 describe("the dev stack", () => {
   it("has this resource graph", () => {
-    expect(stack().resources.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+    expect(
+      stack()
+        .resources.map((r) => `${r.type} ${r.name}`)
+        .sort(),
+    ).toEqual(
       [
         "pulumi:providers:kubernetes cluster",
         "kubernetes:core/v1:Namespace taskflow",
@@ -72,7 +76,11 @@ describe("the dev stack", () => {
 
   it("lists every setting in Pulumi.dev.yaml at the program's default", () => {
     const config = devStackConfig();
-    expect(Object.keys(config).sort()).toEqual(Object.keys(defaults).map((key) => `taskflow:${key}`).sort());
+    expect(Object.keys(config).sort()).toEqual(
+      Object.keys(defaults)
+        .map((key) => `taskflow:${key}`)
+        .sort(),
+    );
     for (const [key, value] of Object.entries(defaults)) {
       const configured = config[`taskflow:${key}`]!;
       expect(typeof value === "object" ? JSON.parse(configured) : configured, key).toEqual(
@@ -82,7 +90,10 @@ describe("the dev stack", () => {
   });
 
   it("deploys the seed's shape: HPA 2..10 at 50% CPU, 1000 demo tasks, a 2Gi volume, a 128mb LRU cache", () => {
-    const objects = (type: string) => stack().resources.filter((r) => r.type === type).map((r) => unwrap(r.inputs));
+    const objects = (type: string) =>
+      stack()
+        .resources.filter((r) => r.type === type)
+        .map((r) => unwrap(r.inputs));
     const [hpa] = objects("kubernetes:autoscaling/v2:HorizontalPodAutoscaler");
     expect([hpa.spec.minReplicas, hpa.spec.maxReplicas, hpa.spec.metrics[0].resource.target.averageUtilization]).toEqual([2, 10, 50]);
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: "taskflow-api" });

@@ -28,13 +28,48 @@ function openssl(dir: string, ...args: string[]) {
 /** CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
 function certificates(): string {
   const dir = mkdtempSync(path.join(tmpdir(), "taskflow-docker-certs-"));
-  openssl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=fake-docker-ca", "-keyout", "ca-key.pem", "-out", "ca.pem");
+  openssl(
+    dir,
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=fake-docker-ca",
+    "-keyout",
+    "ca-key.pem",
+    "-out",
+    "ca.pem",
+  );
   writeFileSync(path.join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   writeFileSync(path.join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
-  for (const [name, subject] of [["server", "/CN=127.0.0.1"], ["client", "/CN=client"]] as const) {
+  for (const [name, subject] of [
+    ["server", "/CN=127.0.0.1"],
+    ["client", "/CN=client"],
+  ] as const) {
     openssl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", `${name}-key.pem`, "-out", `${name}.csr`);
     const cert = name === "client" ? "cert.pem" : "server.pem";
-    openssl(dir, "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", cert);
+    openssl(
+      dir,
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca-key.pem",
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      cert,
+    );
   }
   openssl(dir, "pkey", "-in", "client-key.pem", "-out", "key.pem");
   return dir;

@@ -5,7 +5,7 @@ import { resolveCluster } from "../../stack/cluster.ts";
 import { loadSettings } from "../../stack/config.ts";
 import { deployTaskflow } from "../../stack/taskflow.ts";
 import { devStackConfig, mockStack, settle, unwrap } from "./harness.ts";
-import { describeStackInvariants, type Deployed } from "./invariants.ts";
+import { type Deployed, describeStackInvariants } from "./invariants.ts";
 
 async function deployFixedStack(): Promise<Deployed> {
   const resources = await mockStack({

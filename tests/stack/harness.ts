@@ -71,7 +71,15 @@ export async function mockStack(config: Record<string, string>, secrets: Record<
       newResource(args) {
         const state = mockState(args);
         const urn = `urn:pulumi:dev::${project}::${args.type}::${args.name}`;
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, state, provider: args.provider, urn, options: options.get(urn)! });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          state,
+          provider: args.provider,
+          urn,
+          options: options.get(urn)!,
+        });
         return { id: `${args.name}-id`, state };
       },
       call: (args) => args.inputs,
@@ -109,15 +117,18 @@ export interface Settled {
 export type StackOutputs = Record<"url" | "namespace" | "curl", pulumi.Output<string>> &
   Partial<Record<"grafanaUrl" | "prometheusUrl" | "grafanaAdminPassword", pulumi.Output<string>>>;
 
-export type SettledOutputs = Record<"url" | "namespace" | "curl", Settled> & Partial<Record<"grafanaUrl" | "prometheusUrl" | "grafanaAdminPassword", Settled>>;
+export type SettledOutputs = Record<"url" | "namespace" | "curl", Settled> &
+  Partial<Record<"grafanaUrl" | "prometheusUrl" | "grafanaAdminPassword", Settled>>;
 
 /** Resolves the stack outputs, then waits for every pending registration so the record is complete. */
 export async function settle(outputs: StackOutputs): Promise<SettledOutputs> {
   const entries = await Promise.all(
-    Object.entries(outputs).filter((entry): entry is [string, pulumi.Output<string>] => entry[1] !== undefined).map(async ([key, output]) => {
-      const value = await new Promise<string>((resolve) => output.apply(resolve));
-      return [key, { value, secret: await pulumi.isSecret(output) }] as const;
-    }),
+    Object.entries(outputs)
+      .filter((entry): entry is [string, pulumi.Output<string>] => entry[1] !== undefined)
+      .map(async ([key, output]) => {
+        const value = await new Promise<string>((resolve) => output.apply(resolve));
+        return [key, { value, secret: await pulumi.isSecret(output) }] as const;
+      }),
   );
   await pulumi.runtime.disconnect();
   return Object.fromEntries(entries) as SettledOutputs;

@@ -1,24 +1,24 @@
 // What must hold for any stack the program produces, whatever its settings. Each scenario file
 // deploys one stack under mocks and registers these tests against it.
 import path from "node:path";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { Service } from "kubernetes-models/v1/Service";
-import { Deployment } from "kubernetes-models/apps/v1/Deployment";
-import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
-import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
-import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createApp, type AppDeps } from "../../service/src/app.ts";
+import { type AppDeps, createApp } from "../../service/src/app.ts";
 import { loadConfig, requiredSettings, secretSettings, settingNames } from "../../service/src/config.ts";
 import { createLogger } from "../../service/src/logger.ts";
 import { hashBuildContext } from "../../stack/build-context.ts";
 import type { ClusterTarget } from "../../stack/cluster.ts";
 import type { Settings } from "../../stack/config.ts";
 import { serviceDirectory } from "../../stack/taskflow.ts";
-import { isSecretWrapper, mockNodePort, unwrap, type Recorded, type SettledOutputs } from "./harness.ts";
+import { isSecretWrapper, mockNodePort, type Recorded, type SettledOutputs, unwrap } from "./harness.ts";
 import { checkRestricted } from "./pod-security.ts";
 
 export interface Deployed {
@@ -154,10 +154,16 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(services.map((s) => s.metadata.name).sort()).toEqual(Object.keys(workloadOf).sort());
       for (const service of services) {
         const targets = deployments(deployed).filter((d) => containsAll(d.spec.template.metadata.labels, service.spec.selector));
-        expect(targets.map((d) => d.metadata.name), service.metadata.name).toEqual([workloadOf[service.metadata.name]]);
+        expect(
+          targets.map((d) => d.metadata.name),
+          service.metadata.name,
+        ).toEqual([workloadOf[service.metadata.name]]);
         const container = targets[0].spec.template.spec.containers[0];
         for (const port of service.spec.ports) {
-          expect(container.ports.map((p: any) => p.name), `${service.metadata.name} targetPort`).toContain(port.targetPort);
+          expect(
+            container.ports.map((p: any) => p.name),
+            `${service.metadata.name} targetPort`,
+          ).toContain(port.targetPort);
         }
         expect(containsAll(targets[0].spec.template.metadata.labels, targets[0].spec.selector.matchLabels)).toBe(true);
       }
@@ -208,7 +214,9 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
             const where = `${deployment.metadata.name} env ${name}`;
             if (valueFrom?.configMapKeyRef) {
               references++;
-              expect(Object.keys(named(configMaps, valueFrom.configMapKeyRef.name)?.data ?? {}), where).toContain(valueFrom.configMapKeyRef.key);
+              expect(Object.keys(named(configMaps, valueFrom.configMapKeyRef.name)?.data ?? {}), where).toContain(
+                valueFrom.configMapKeyRef.key,
+              );
             }
             if (valueFrom?.secretKeyRef) {
               references++;
@@ -267,7 +275,10 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(config.DATABASE_USER).toBe(deployed.settings.databaseUser);
       const postgres = named(deployments(deployed), "postgres").spec.template.spec.containers[0];
       const postgresEnv = Object.fromEntries(
-        postgres.env.map(({ name, value, valueFrom }: any) => [name, value ?? named(secrets, valueFrom.secretKeyRef.name).stringData[valueFrom.secretKeyRef.key]]),
+        postgres.env.map(({ name, value, valueFrom }: any) => [
+          name,
+          value ?? named(secrets, valueFrom.secretKeyRef.name).stringData[valueFrom.secretKeyRef.key],
+        ]),
       );
       // The API logs in as the role the init script creates, with the password it is given.
       expect([postgresEnv.POSTGRES_DB, postgresEnv.APP_USER, postgresEnv.APP_PASSWORD]).toEqual([
@@ -285,7 +296,9 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(deployed.settings.databaseUser).not.toBe("postgres");
       const secrets = kind(deployed, "kubernetes:core/v1:Secret");
       const superuserPassword = named(secrets, env.POSTGRES_PASSWORD.valueFrom.secretKeyRef.name).stringData.POSTGRES_PASSWORD;
-      expect(superuserPassword).not.toBe(env.APP_PASSWORD && named(secrets, env.APP_PASSWORD.valueFrom.secretKeyRef.name).stringData.APP_PASSWORD);
+      expect(superuserPassword).not.toBe(
+        env.APP_PASSWORD && named(secrets, env.APP_PASSWORD.valueFrom.secretKeyRef.name).stringData.APP_PASSWORD,
+      );
       const holders = secrets.filter((secret) => Object.values(secret.stringData ?? {}).includes(superuserPassword));
       expect(holders.map((secret) => secret.metadata.name)).toEqual([env.POSTGRES_PASSWORD.valueFrom.secretKeyRef.name]);
       // The script that creates the API's role, executable and mounted where the image runs it.
@@ -338,7 +351,10 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
     it("admits only API pods to PostgreSQL and Redis", () => {
       const apiLabels = apiDeployment(deployed).deployment.spec.template.metadata.labels;
       const policies = kind(deployed, "kubernetes:networking.k8s.io/v1:NetworkPolicy");
-      for (const [name, port] of [["postgres", 5432], ["redis", 6379]] as const) {
+      for (const [name, port] of [
+        ["postgres", 5432],
+        ["redis", 6379],
+      ] as const) {
         const labels = named(deployments(deployed), name).spec.template.metadata.labels;
         const guarding = policies.filter((p) => containsAll(labels, p.spec.podSelector.matchLabels));
         expect(guarding, name).toHaveLength(1);
@@ -360,8 +376,11 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
     it("rolls the API without losing capacity and stops it within its grace period", () => {
       const { deployment, pod, container } = apiDeployment(deployed);
       expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
-      const drain = loadConfig({ DATABASE_HOST: "x", DATABASE_PASSWORD: "x", SHUTDOWN_GRACE_SECONDS: String(deployed.settings.shutdownGraceSeconds) })
-        .SHUTDOWN_GRACE_SECONDS;
+      const drain = loadConfig({
+        DATABASE_HOST: "x",
+        DATABASE_PASSWORD: "x",
+        SHUTDOWN_GRACE_SECONDS: String(deployed.settings.shutdownGraceSeconds),
+      }).SHUTDOWN_GRACE_SECONDS;
       const preStop = container.lifecycle?.preStop?.sleep?.seconds ?? 0;
       expect(preStop).toBe(deployed.settings.preStopSeconds);
       // 10 s after the drain for closing the PostgreSQL pool and Redis before the process exits.

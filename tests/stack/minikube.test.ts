@@ -7,17 +7,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { resolveCluster } from "../../stack/cluster.ts";
 import { defaults, type Settings } from "../../stack/config.ts";
-import { checkCredentialStore, daemonPlatform, type DaemonProbe, type DockerDaemon } from "../../stack/docker-daemon.ts";
+import { checkCredentialStore, type DaemonProbe, type DockerDaemon, daemonPlatform } from "../../stack/docker-daemon.ts";
 import {
   discoverDockerEnv,
   discoverNodeAddress,
   discoverProfile,
   MinikubeError,
+  type MinikubeRunner,
   nodePortReachable,
   parseDockerEnv,
   parseMinikubeIp,
   parseProfile,
-  type MinikubeRunner,
 } from "../../stack/minikube.ts";
 import { startFakeDaemon } from "./fake-docker-daemon.ts";
 
@@ -29,7 +29,11 @@ function recordedMinikube(answers: { profiles?: string; dockerEnv?: string; ip?:
   const run: MinikubeRunner = (args) => {
     calls.push(args);
     if (answers.status) return { status: answers.status, stdout: "", stderr: answers.stderr ?? "" };
-    const stdout = args.includes("ip") ? answers.ip : args.includes("profile") ? (answers.profiles ?? fixture("profile-list.json")) : answers.dockerEnv;
+    const stdout = args.includes("ip")
+      ? answers.ip
+      : args.includes("profile")
+        ? (answers.profiles ?? fixture("profile-list.json"))
+        : answers.dockerEnv;
     return { status: 0, stdout: stdout ?? "", stderr: "" };
   };
   return { run, calls };
@@ -57,9 +61,7 @@ describe("parseDockerEnv", () => {
 
   it("rejects output without DOCKER_HOST, or TLS without certificates", () => {
     expect(() => parseDockerEnv("# nothing\n")).toThrow(/no DOCKER_HOST/);
-    expect(() => parseDockerEnv('export DOCKER_TLS_VERIFY="1"\nexport DOCKER_HOST="tcp://127.0.0.1:1"\n')).toThrow(
-      /no DOCKER_CERT_PATH/,
-    );
+    expect(() => parseDockerEnv('export DOCKER_TLS_VERIFY="1"\nexport DOCKER_HOST="tcp://127.0.0.1:1"\n')).toThrow(/no DOCKER_CERT_PATH/);
   });
 });
 
@@ -115,15 +117,33 @@ describe("discovery through the minikube CLI", () => {
       /^Minikube profile "minikube" cannot lend its Docker daemon \(it runs the containerd container runtime\); recreate it with `minikube delete -p minikube && minikube start -p minikube --container-runtime=docker`/,
     );
     expect(cli.calls).toEqual([["-p", "minikube", "profile", "list", "-o", "json", "--light"]]);
-    expect(() => discoverProfile("absent", cli.run)).toThrow(/^Minikube profile "absent" does not exist; start it with `minikube start -p absent --container-runtime=docker`$/);
+    expect(() => discoverProfile("absent", cli.run)).toThrow(
+      /^Minikube profile "absent" does not exist; start it with `minikube start -p absent --container-runtime=docker`$/,
+    );
   });
 
   it.each([
-    ["stopped.stderr.txt", 89, /^Minikube profile "minikube" is not running \(The control-plane node minikube host is not running: state=Stopped\); start it with `minikube start -p minikube --container-runtime=docker`$/],
-    ["stopped-with-warning.stderr.txt", 89, /^Minikube profile "minikube" is not running \(The control-plane node minikube host is not running: state=Stopped\)/],
+    [
+      "stopped.stderr.txt",
+      89,
+      /^Minikube profile "minikube" is not running \(The control-plane node minikube host is not running: state=Stopped\); start it with `minikube start -p minikube --container-runtime=docker`$/,
+    ],
+    [
+      "stopped-with-warning.stderr.txt",
+      89,
+      /^Minikube profile "minikube" is not running \(The control-plane node minikube host is not running: state=Stopped\)/,
+    ],
     ["profile-not-found.stderr.txt", 85, /^Minikube profile "minikube" is not running \(Profile "minikube" not found\./],
-    ["containerd-runtime.stderr.txt", 14, /^Minikube profile "minikube" cannot lend its Docker daemon \(Exiting due to MK_USAGE: .*--container-runtime=docker/],
-    ["containerd-runtime.vm-driver.stderr.txt", 14, /^Minikube profile "minikube" cannot lend its Docker daemon \(Exiting due to MK_USAGE: the docker-env command only supports the containerd runtime with the docker driver\); recreate it/],
+    [
+      "containerd-runtime.stderr.txt",
+      14,
+      /^Minikube profile "minikube" cannot lend its Docker daemon \(Exiting due to MK_USAGE: .*--container-runtime=docker/,
+    ],
+    [
+      "containerd-runtime.vm-driver.stderr.txt",
+      14,
+      /^Minikube profile "minikube" cannot lend its Docker daemon \(Exiting due to MK_USAGE: the docker-env command only supports the containerd runtime with the docker driver\); recreate it/,
+    ],
   ])("fails with one clear line when %s", (file, status, message) => {
     const cli = recordedMinikube({ status, stderr: fixture(file) });
     const error = (() => {
@@ -169,7 +189,15 @@ describe("resolveCluster", () => {
     const certPath = certs();
     const cli = minikubeWith(certPath);
     const asked: DockerDaemon[] = [];
-    const target = await resolveCluster(settings(), cli.run, async (daemon) => (asked.push(daemon), { Os: "linux", Arch: "arm64" }), noDockerConfig);
+    const target = await resolveCluster(
+      settings(),
+      cli.run,
+      async (daemon) => {
+        asked.push(daemon);
+        return { Os: "linux", Arch: "arm64" };
+      },
+      noDockerConfig,
+    );
     expect(target).toEqual({
       kubeContext: "minikube",
       daemon: { host: "tcp://192.168.49.2:2376", certPath },
@@ -193,7 +221,12 @@ describe("resolveCluster", () => {
   });
 
   it("says when NodePorts are behind Minikube's port forward", async () => {
-    const target = await resolveCluster(settings(), minikubeWith(certs(), "docker-env.docker-driver.linux-rootless.txt").run, arm64, noDockerConfig);
+    const target = await resolveCluster(
+      settings(),
+      minikubeWith(certs(), "docker-env.docker-driver.linux-rootless.txt").run,
+      arm64,
+      noDockerConfig,
+    );
     expect(target.nodePortReachable).toBe(false);
   });
 
@@ -217,7 +250,13 @@ describe("resolveCluster", () => {
 
   it("refuses a daemon without TLS while the shell holds Docker TLS variables the provider would apply to it", async () => {
     const plain = settings({ dockerHost: "unix:///var/run/docker.sock", nodeAddress: "10.0.0.5" });
-    await expect(resolveCluster(plain, recordedMinikube({}).run, arm64, { ...noDockerConfig, DOCKER_CERT_PATH: "/home/dev/.minikube/certs", DOCKER_TLS_VERIFY: "1" })).rejects.toThrow(
+    await expect(
+      resolveCluster(plain, recordedMinikube({}).run, arm64, {
+        ...noDockerConfig,
+        DOCKER_CERT_PATH: "/home/dev/.minikube/certs",
+        DOCKER_TLS_VERIFY: "1",
+      }),
+    ).rejects.toThrow(
       /^DOCKER_CERT_PATH and DOCKER_TLS_VERIFY are set in this shell \(e\.g\. by `eval \$\(minikube docker-env\)`\) and the Docker provider would use them for unix:\/\/\/var\/run\/docker\.sock: run `eval \$\(minikube docker-env --unset\)` or unset DOCKER_CERT_PATH DOCKER_TLS_VERIFY$/,
     );
   });
@@ -243,7 +282,9 @@ describe("resolveCluster", () => {
       /^cannot reach the Docker daemon at tcp:\/\/192\.168\.49\.2:2376: connect ECONNREFUSED/,
     );
     const windows: DaemonProbe = async () => ({ Os: "windows", Arch: "amd64" });
-    await expect(resolveCluster(settings(), minikubeWith(certs()).run, windows, noDockerConfig)).rejects.toThrow(/runs windows\/amd64; the image needs a Linux daemon/);
+    await expect(resolveCluster(settings(), minikubeWith(certs()).run, windows, noDockerConfig)).rejects.toThrow(
+      /runs windows\/amd64; the image needs a Linux daemon/,
+    );
   });
 });
 
@@ -262,7 +303,9 @@ describe("the Docker client configuration", () => {
   it("refuses a credsStore whose helper is not on PATH, in one line saying what to do", () => {
     const DOCKER_CONFIG = configDir({ auths: {}, credsStore: "desktop" });
     expect(() => checkCredentialStore({ DOCKER_CONFIG, PATH: "/nonexistent" })).toThrow(
-      new RegExp(`^${DOCKER_CONFIG}/config\\.json sets "credsStore": "desktop" but docker-credential-desktop is not on PATH, .*: install it, or remove the "credsStore" line$`),
+      new RegExp(
+        `^${DOCKER_CONFIG}/config\\.json sets "credsStore": "desktop" but docker-credential-desktop is not on PATH, .*: install it, or remove the "credsStore" line$`,
+      ),
     );
   });
 

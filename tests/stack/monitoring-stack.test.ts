@@ -10,7 +10,7 @@ import { loadSettings } from "../../stack/config.ts";
 import { alertRules, dashboardJson, grafanaDatasources, prometheusConfig, retention } from "../../stack/monitoring.ts";
 import { deployTaskflow } from "../../stack/taskflow.ts";
 import { devStackConfig, mockStack, settle, unwrap } from "./harness.ts";
-import { describeStackInvariants, type Deployed } from "./invariants.ts";
+import { type Deployed, describeStackInvariants } from "./invariants.ts";
 
 async function deployMonitoringStack(): Promise<Deployed> {
   const resources = await mockStack({
@@ -35,7 +35,10 @@ async function deployMonitoringStack(): Promise<Deployed> {
 
 const stack = describeStackInvariants(deployMonitoringStack);
 
-const objects = (type: string) => stack().resources.filter((r) => r.type === type).map((r) => ({ ...unwrap(r.inputs), metadata: unwrap(r.state.metadata) }));
+const objects = (type: string) =>
+  stack()
+    .resources.filter((r) => r.type === type)
+    .map((r) => ({ ...unwrap(r.inputs), metadata: unwrap(r.state.metadata) }));
 const named = (type: string, name: string) => objects(type).find((o) => o.metadata.name === name);
 const deployment = (name: string) => named("kubernetes:apps/v1:Deployment", name);
 const pod = (name: string) => deployment(name).spec.template.spec;
@@ -44,14 +47,22 @@ const configMapOf = (volumeOwner: string, volume: string) => {
   return named("kubernetes:core/v1:ConfigMap", source.name).data;
 };
 const mountPaths = (name: string) =>
-  Object.fromEntries(pod(name).containers[0].volumeMounts.map((m: any) => [m.mountPath, pod(name).volumes.find((v: any) => v.name === m.name)]));
+  Object.fromEntries(
+    pod(name).containers[0].volumeMounts.map((m: any) => [m.mountPath, pod(name).volumes.find((v: any) => v.name === m.name)]),
+  );
 const apiSelector = () => deployment("taskflow-api").spec.selector.matchLabels;
 
 describe("the dev stack with monitoring", () => {
   // tests/stack/dev-stack.test.ts lists every resource of the same stack without monitoring.
   it("adds exactly the Monitoring component's resources", () => {
     const added = stack()
-      .resources.filter((r) => r.type === "taskflow:stack:Monitoring" || r.name.startsWith("grafana") || r.name.startsWith("prometheus") || r.name === "taskflow-api-pods")
+      .resources.filter(
+        (r) =>
+          r.type === "taskflow:stack:Monitoring" ||
+          r.name.startsWith("grafana") ||
+          r.name.startsWith("prometheus") ||
+          r.name === "taskflow-api-pods",
+      )
       .map((r) => `${r.type} ${r.name}`)
       .sort();
     expect(added).toEqual(
@@ -129,7 +140,9 @@ describe("the dev stack with monitoring", () => {
   });
 
   it("provisions Grafana's data source and the repository's dashboard, byte for byte", () => {
-    expect(configMapOf("grafana", "dashboards")["taskflow.json"]).toBe(readFileSync(new URL("../../stack/monitoring/taskflow-dashboard.json", import.meta.url), "utf8"));
+    expect(configMapOf("grafana", "dashboards")["taskflow.json"]).toBe(
+      readFileSync(new URL("../../stack/monitoring/taskflow-dashboard.json", import.meta.url), "utf8"),
+    );
     expect(configMapOf("grafana", "dashboards")["taskflow.json"]).toBe(dashboardJson());
     const datasources = configMapOf("grafana", "datasources")["datasources.yaml"];
     expect(datasources).toBe(grafanaDatasources());
@@ -163,7 +176,12 @@ describe("the dev stack with monitoring", () => {
 
   it("lets Prometheus reach only the API pods' port and Grafana only Prometheus (and both DNS)", () => {
     const dns = {
-      to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+      to: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+          podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+        },
+      ],
       ports: [
         { protocol: "UDP", port: 53 },
         { protocol: "TCP", port: 53 },
@@ -174,21 +192,32 @@ describe("the dev stack with monitoring", () => {
     expect(prometheus.podSelector.matchLabels).toEqual(deployment("prometheus").spec.selector.matchLabels);
     expect(prometheus.policyTypes).toEqual(["Ingress", "Egress"]);
     expect(prometheus.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 9090 }] }]);
-    expect(prometheus.egress).toEqual([{ to: [{ podSelector: { matchLabels: apiSelector() } }], ports: [{ protocol: "TCP", port: 5000 }] }, dns]);
+    expect(prometheus.egress).toEqual([
+      { to: [{ podSelector: { matchLabels: apiSelector() } }], ports: [{ protocol: "TCP", port: 5000 }] },
+      dns,
+    ]);
     const grafana = policy("grafana");
     expect(grafana.podSelector.matchLabels).toEqual(deployment("grafana").spec.selector.matchLabels);
     expect(grafana.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 3000 }] }]);
     expect(grafana.egress).toEqual([
-      { to: [{ podSelector: { matchLabels: deployment("prometheus").spec.selector.matchLabels } }], ports: [{ protocol: "TCP", port: 9090 }] },
+      {
+        to: [{ podSelector: { matchLabels: deployment("prometheus").spec.selector.matchLabels } }],
+        ports: [{ protocol: "TCP", port: 9090 }],
+      },
       dns,
     ]);
     // The API pods themselves get no new policy: their NodePort stays open as before.
-    const policies = objects("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((p) => p.metadata.name).sort();
+    const policies = objects("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+      .map((p) => p.metadata.name)
+      .sort();
     expect(policies).toEqual(["grafana", "postgres-clients", "prometheus", "redis-clients"]);
   });
 
   it("reaches Grafana and Prometheus through NodePorts, like the API", () => {
-    for (const [name, port] of [["grafana", 3000], ["prometheus", 9090]] as const) {
+    for (const [name, port] of [
+      ["grafana", 3000],
+      ["prometheus", 9090],
+    ] as const) {
       const service = named("kubernetes:core/v1:Service", name);
       expect(service.spec.type).toBe("NodePort");
       expect(service.spec.ports).toEqual([{ name: "http", port, targetPort: "http", protocol: "TCP" }]);

@@ -36,7 +36,12 @@ const cases: Array<[control: string, description: string, mutate: (spec: Spec) =
   ["HostPath Volumes", "hostPath volume", (s) => s.volumes.push({ name: "host", hostPath: { path: "/" } } as never)],
   ["Host Ports", "hostPort", (s) => (container(s).ports[0].hostPort = 8080)],
   ["AppArmor", "unconfined profile field", (s) => (container(s).securityContext.appArmorProfile = { type: "Unconfined" })],
-  ["AppArmor", "unconfined annotation", () => undefined, { annotations: { "container.apparmor.security.beta.kubernetes.io/app": "unconfined" } }],
+  [
+    "AppArmor",
+    "unconfined annotation",
+    () => undefined,
+    { annotations: { "container.apparmor.security.beta.kubernetes.io/app": "unconfined" } },
+  ],
   ["SELinux", "spc_t type", (s) => Object.assign(s.securityContext, { seLinuxOptions: { type: "spc_t" } })],
   ["SELinux", "custom user", (s) => (container(s).securityContext.seLinuxOptions = { user: "system_u" })],
   ["SELinux", "custom role", (s) => (container(s).securityContext.seLinuxOptions = { role: "sysadm_r" })],
@@ -53,8 +58,21 @@ const cases: Array<[control: string, description: string, mutate: (spec: Spec) =
   ["Running as Non-root", "pod false", (s) => Object.assign(s.securityContext, { runAsNonRoot: false })],
   ["Running as Non-root user", "pod uid 0", (s) => Object.assign(s.securityContext, { runAsUser: 0 })],
   ["Running as Non-root user", "container uid 0", (s) => (container(s).securityContext.runAsUser = 0)],
-  ["Privileged Containers", "privileged init container", (s) => Object.assign(s, { initContainers: [{ ...structuredClone(container(s)), name: "init", securityContext: { ...container(s).securityContext, privileged: true } }] })],
-  ["Privilege Escalation", "ephemeral container without hardening", (s) => Object.assign(s, { ephemeralContainers: [{ name: "debug", image: "busybox" }] })],
+  [
+    "Privileged Containers",
+    "privileged init container",
+    (s) =>
+      Object.assign(s, {
+        initContainers: [
+          { ...structuredClone(container(s)), name: "init", securityContext: { ...container(s).securityContext, privileged: true } },
+        ],
+      }),
+  ],
+  [
+    "Privilege Escalation",
+    "ephemeral container without hardening",
+    (s) => Object.assign(s, { ephemeralContainers: [{ name: "debug", image: "busybox" }] }),
+  ],
 ];
 
 describe("checkRestricted", () => {

@@ -12,18 +12,42 @@ export interface Violation {
 }
 
 const baselineCapabilities = new Set([
-  "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-  "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+  "AUDIT_WRITE",
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "FOWNER",
+  "FSETID",
+  "KILL",
+  "MKNOD",
+  "NET_BIND_SERVICE",
+  "SETFCAP",
+  "SETGID",
+  "SETPCAP",
+  "SETUID",
+  "SYS_CHROOT",
 ]);
 const safeSysctls = new Set([
-  "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-  "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-  "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+  "kernel.shm_rmid_forced",
+  "net.ipv4.ip_local_port_range",
+  "net.ipv4.ip_unprivileged_port_start",
+  "net.ipv4.tcp_syncookies",
+  "net.ipv4.ping_group_range",
+  "net.ipv4.ip_local_reserved_ports",
+  "net.ipv4.tcp_keepalive_time",
+  "net.ipv4.tcp_fin_timeout",
+  "net.ipv4.tcp_keepalive_intvl",
   "net.ipv4.tcp_keepalive_probes",
 ]);
 const seLinuxTypes = new Set(["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"]);
 const restrictedVolumeTypes = new Set([
-  "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+  "configMap",
+  "csi",
+  "downwardAPI",
+  "emptyDir",
+  "ephemeral",
+  "persistentVolumeClaim",
+  "projected",
+  "secret",
 ]);
 
 function containersOf(spec: Json): Array<{ path: string; container: Json }> {
@@ -83,7 +107,11 @@ export function checkRestricted(spec: Json, metadata: Json = {}): Violation[] {
     if (context.seccompProfile?.type === "Unconfined") fail("Seccomp (baseline)", `${path}.seccompProfile.type`, "must not be Unconfined");
   }
   for (const [key, value] of Object.entries<string>(metadata?.annotations ?? {})) {
-    if (key.startsWith("container.apparmor.security.beta.kubernetes.io/") && value !== "runtime/default" && !value.startsWith("localhost/")) {
+    if (
+      key.startsWith("container.apparmor.security.beta.kubernetes.io/") &&
+      value !== "runtime/default" &&
+      !value.startsWith("localhost/")
+    ) {
       fail("AppArmor", `metadata.annotations["${key}"]`, `${value} is not runtime/default or localhost/*`);
     }
   }
@@ -114,7 +142,8 @@ export function checkRestricted(spec: Json, metadata: Json = {}): Violation[] {
       fail("Capabilities", `${path}.securityContext.capabilities.drop`, "must include ALL");
     }
     for (const capability of context.capabilities?.add ?? []) {
-      if (capability !== "NET_BIND_SERVICE") fail("Capabilities", `${path}.securityContext.capabilities.add`, `${capability} may not be added`);
+      if (capability !== "NET_BIND_SERVICE")
+        fail("Capabilities", `${path}.securityContext.capabilities.add`, `${capability} may not be added`);
     }
   }
   if (pod.runAsNonRoot === false) fail("Running as Non-root", "spec.securityContext.runAsNonRoot", "must not be false");

@@ -34,7 +34,13 @@ export function healthRoutes(tasks: TasksRepository, cache: Cache, draining: () 
   const app = new OpenAPIHono();
   app.openapi(healthRoute, (c) => c.json({ status: "healthy" as const, service: "taskflow-api" as const }, 200));
   app.openapi(readyRoute, async (c) => {
-    const [reachable, cacheState] = await Promise.all([tasks.ping().then(() => true, () => false), cache.check()]);
+    const [reachable, cacheState] = await Promise.all([
+      tasks.ping().then(
+        () => true,
+        () => false,
+      ),
+      cache.check(),
+    ]);
     const body = { database: reachable ? "connected" : "unavailable", cache: cacheState } as const;
     return reachable && !draining()
       ? c.json({ status: "ready" as const, ...body }, 200)

@@ -1,7 +1,6 @@
-import type { Hook } from "@hono/zod-openapi";
+import type { Hook, z } from "@hono/zod-openapi";
 import type { TypedResponse } from "hono";
 import type { CacheOutcome } from "../cache.ts";
-import type { z } from "@hono/zod-openapi";
 import { ErrorBody } from "../schemas.ts";
 
 /**

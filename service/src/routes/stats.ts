@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Cache } from "../cache.ts";
-import type { TasksRepository } from "../tasks-repository.ts";
 import { Stats } from "../schemas.ts";
-import { errorResponses, jsonContent, cachedJson } from "./openapi.ts";
+import type { TasksRepository } from "../tasks-repository.ts";
+import { cachedJson, errorResponses, jsonContent } from "./openapi.ts";
 
 const statsRoute = createRoute({
   method: "get",
@@ -13,7 +13,7 @@ const statsRoute = createRoute({
 
 export function statsRoutes(tasks: TasksRepository, cache: Cache) {
   const app = new OpenAPIHono();
-  app.openapi(statsRoute, async (c) => {
+  app.openapi(statsRoute, async () => {
     const { json, outcome } = await cache.read("stats", () => tasks.stats());
     return cachedJson<Stats>(json, outcome);
   });

@@ -1,7 +1,7 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { Worker } from "node:worker_threads";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ErrorBody } from "../schemas.ts";
-import { jsonContent, errorResponses, validationHook } from "./openapi.ts";
+import { errorResponses, jsonContent, validationHook } from "./openapi.ts";
 
 // The CPU burn runs in a worker thread so health probes and other requests keep answering while
 // the HPA demo loads the pod. Inline source keeps it one bundle with no extra file to ship.

@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Cache } from "../cache.ts";
 import { DatabaseTimeout } from "../db.ts";
-import type { TasksRepository } from "../tasks-repository.ts";
 import { ErrorBody, ListQuery, Task, TaskCreate, TaskId, TaskList, TaskPatch } from "../schemas.ts";
-import { cachedJson, jsonContent, errorResponses, validationHook } from "./openapi.ts";
+import type { TasksRepository } from "../tasks-repository.ts";
 import { jsonBody } from "./json-body.ts";
+import { cachedJson, errorResponses, jsonContent, validationHook } from "./openapi.ts";
 
 // A page is cached as a hit answers it, ending in "from_cache":true}, and sent as it comes from
 // Redis. A page just read from PostgreSQL has its last field rewritten, never parsed again.
@@ -93,7 +93,10 @@ export function tasksRoutes(tasks: TasksRepository, cache: Cache) {
   }
 
   app.openapi(createTaskRoute, async (c) => {
-    const task = await write(() => tasks.create(c.req.valid("json")), () => true);
+    const task = await write(
+      () => tasks.create(c.req.valid("json")),
+      () => true,
+    );
     c.header("Location", `/tasks/${task.id}`);
     return c.json(task, 201);
   });
