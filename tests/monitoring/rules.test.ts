@@ -10,20 +10,14 @@ import { loadSettings } from "../../stack/config.ts";
 import { alertRules } from "../../stack/monitoring.ts";
 import { deployTaskflow } from "../../stack/taskflow.ts";
 import { promtool } from "../helpers/prometheus.ts";
-import { devStackConfig, mockStack, settle, unwrap } from "../stack/harness.ts";
+import { devStackConfig, localCluster, mockStack, settle, unwrap } from "../stack/harness.ts";
 
 const directory = mkdtempSync(path.join(tmpdir(), "taskflow-rules-"));
 let rendered: Record<string, string>;
 
 beforeAll(async () => {
   const resources = await mockStack({ ...devStackConfig(), "taskflow:monitoring": "true" });
-  const cluster = {
-    kubeContext: "minikube",
-    daemon: { host: "unix:///var/run/docker.sock" },
-    platform: "linux/amd64",
-    nodeAddress: "127.0.0.1",
-    nodePortReachable: true,
-  };
+  const cluster = localCluster;
   await settle(deployTaskflow(loadSettings(), cluster));
   rendered = unwrap(resources.find((r) => r.name === "prometheus-config")!.inputs).data;
   // As the pod mounts them: both files in one directory (rule_files is relative to prometheus.yml).

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { loadSettings } from "../../stack/config.ts";
 import { deployTaskflow } from "../../stack/taskflow.ts";
-import { devStackConfig, mockStack, project } from "./harness.ts";
+import { devStackConfig, localCluster, mockStack, project } from "./harness.ts";
 
 const settingsWith = (overrides: Record<string, string>) => {
   pulumi.runtime.setAllConfig({ ...devStackConfig(), ...overrides });
@@ -49,13 +49,7 @@ describe("loadSettings", () => {
   it("rejects a value the service itself would reject, with the service's message", async () => {
     await mockStack({ ...devStackConfig(), "taskflow:logLevel": "loud" });
     const settings = loadSettings();
-    const cluster = {
-      kubeContext: "minikube",
-      daemon: { host: "unix:///var/run/docker.sock" },
-      platform: "linux/amd64",
-      nodeAddress: "127.0.0.1",
-      nodePortReachable: true,
-    };
+    const cluster = localCluster;
     expect(() => deployTaskflow(settings, cluster)).toThrow(
       /^taskflow-api invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/,
     );

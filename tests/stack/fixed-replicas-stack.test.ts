@@ -1,14 +1,11 @@
 // A stack without autoscaling, pointed at another cluster: its own kube context, a plain local
 // Docker socket, an IPv6 node address and no preStop delay.
 import { describe, expect, it } from "vitest";
-import { resolveCluster } from "../../stack/cluster.ts";
-import { loadSettings } from "../../stack/config.ts";
-import { deployTaskflow } from "../../stack/taskflow.ts";
-import { devStackConfig, mockStack, settle, unwrap } from "./harness.ts";
-import { type Deployed, describeStackInvariants } from "./invariants.ts";
+import { deployNamedClusterStack, devStackConfig, unwrap } from "./harness.ts";
+import { describeStackInvariants } from "./invariants.ts";
 
-async function deployFixedStack(): Promise<Deployed> {
-  const resources = await mockStack({
+const deployFixedStack = () =>
+  deployNamedClusterStack({
     ...devStackConfig(),
     "taskflow:autoscaling": "false",
     "taskflow:apiReplicas": "3",
@@ -17,19 +14,6 @@ async function deployFixedStack(): Promise<Deployed> {
     "taskflow:dockerHost": "unix:///var/run/docker.sock",
     "taskflow:nodeAddress": "fd00::5",
   });
-  const settings = loadSettings();
-  const cluster = await resolveCluster(
-    settings,
-    () => {
-      throw new Error("minikube must not be asked when the config names the cluster");
-    },
-    async () => ({ Os: "linux", Arch: "amd64" }),
-    {},
-  );
-  const outputs = await settle(deployTaskflow(settings, cluster));
-  const generated = resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.state.result);
-  return { resources, outputs, settings, cluster, secretValues: generated };
-}
 
 const stack = describeStackInvariants(deployFixedStack);
 

@@ -3,6 +3,10 @@
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { load } from "js-yaml";
+import { type ClusterTarget, resolveCluster } from "../../stack/cluster.ts";
+import { loadSettings } from "../../stack/config.ts";
+import { deployTaskflow } from "../../stack/taskflow.ts";
+import type { Deployed } from "./invariants.ts";
 
 export interface Recorded {
   type: string;
@@ -132,4 +136,33 @@ export async function settle(outputs: StackOutputs): Promise<SettledOutputs> {
   );
   await pulumi.runtime.disconnect();
   return Object.fromEntries(entries) as SettledOutputs;
+}
+
+/** A cluster as a config would name it: a plain local Docker socket for linux/amd64, the node on loopback. */
+export const localCluster: ClusterTarget = {
+  kubeContext: "minikube",
+  daemon: { host: "unix:///var/run/docker.sock" },
+  platform: "linux/amd64",
+  nodeAddress: "127.0.0.1",
+  nodePortReachable: true,
+};
+
+/**
+ * Deploys, under mocks, a stack whose config names its cluster (`dockerHost`, `nodeAddress`), as
+ * `pulumi up` would: Minikube must not be asked, and the daemon answers linux/amd64.
+ */
+export async function deployNamedClusterStack(config: Record<string, string>): Promise<Deployed> {
+  const resources = await mockStack(config);
+  const settings = loadSettings();
+  const cluster = await resolveCluster(
+    settings,
+    () => {
+      throw new Error("minikube must not be asked when the config names the cluster");
+    },
+    async () => ({ Os: "linux", Arch: "amd64" }),
+    {},
+  );
+  const outputs = await settle(deployTaskflow(settings, cluster));
+  const generated = resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.state.result);
+  return { resources, outputs, settings, cluster, secretValues: generated };
 }

@@ -5,33 +5,17 @@
 import { readFileSync } from "node:fs";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { resolveCluster } from "../../stack/cluster.ts";
-import { loadSettings } from "../../stack/config.ts";
 import { alertRules, dashboardJson, grafanaDatasources, prometheusConfig, retention } from "../../stack/monitoring.ts";
-import { deployTaskflow } from "../../stack/taskflow.ts";
-import { devStackConfig, mockStack, settle, unwrap } from "./harness.ts";
-import { type Deployed, describeStackInvariants } from "./invariants.ts";
+import { deployNamedClusterStack, devStackConfig, unwrap } from "./harness.ts";
+import { describeStackInvariants } from "./invariants.ts";
 
-async function deployMonitoringStack(): Promise<Deployed> {
-  const resources = await mockStack({
+const deployMonitoringStack = () =>
+  deployNamedClusterStack({
     ...devStackConfig(),
     "taskflow:monitoring": "true",
     "taskflow:dockerHost": "unix:///var/run/docker.sock",
     "taskflow:nodeAddress": "192.168.49.2",
   });
-  const settings = loadSettings();
-  const cluster = await resolveCluster(
-    settings,
-    () => {
-      throw new Error("minikube must not be asked when the config names the cluster");
-    },
-    async () => ({ Os: "linux", Arch: "amd64" }),
-    {},
-  );
-  const outputs = await settle(deployTaskflow(settings, cluster));
-  const generated = resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.state.result);
-  return { resources, outputs, settings, cluster, secretValues: generated };
-}
 
 const stack = describeStackInvariants(deployMonitoringStack);
 
