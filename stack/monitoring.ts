@@ -242,33 +242,15 @@ export class Monitoring extends pulumi.ComponentResource {
       },
       { parent: this, deleteBeforeReplace: true },
     );
-    const service = new k8s.core.v1.Service(
-      "prometheus",
-      {
-        metadata: { name: "prometheus", namespace, labels },
-        spec: { type: "NodePort", selector, ports: [{ name: "http", port: prometheusPort, targetPort: "http", protocol: "TCP" }] },
-      },
-      { parent: this, deleteBeforeReplace: true },
-    );
-    new k8s.networking.v1.NetworkPolicy(
-      "prometheus",
-      {
-        metadata: { name: "prometheus", namespace, labels },
-        spec: {
-          podSelector: { matchLabels: selector },
-          policyTypes: ["Ingress", "Egress"],
-          // Its UI and API, from anywhere: Grafana and the NodePort.
-          ingress: [{ ports: [{ protocol: "TCP", port: prometheusPort }] }],
-          // The API pods' port, and DNS to find them.
-          egress: [
-            { to: [{ podSelector: { matchLabels: args.api.selector } }], ports: [{ protocol: "TCP", port: args.api.port }] },
-            dnsEgress,
-          ],
-        },
-      },
-      { parent: this, deleteBeforeReplace: true },
-    );
-    return { selector, nodePort: service.spec.ports.apply((ports) => ports[0]!.nodePort) };
+    const nodePort = this.exposed("prometheus", {
+      namespace,
+      labels,
+      selector,
+      port: prometheusPort,
+      // The API pods' port, and DNS to find them.
+      reaches: { podSelector: args.api.selector, port: args.api.port },
+    });
+    return { selector, nodePort };
   }
 
   private grafana(args: MonitoringArgs, prometheusSelector: Record<string, string>) {
@@ -371,31 +353,56 @@ export class Monitoring extends pulumi.ComponentResource {
       },
       { parent: this, deleteBeforeReplace: true },
     );
+    const nodePort = this.exposed("grafana", {
+      namespace,
+      labels,
+      selector,
+      port: grafanaPort,
+      // Prometheus, and DNS to find it; nothing else.
+      reaches: { podSelector: prometheusSelector, port: prometheusPort },
+    });
+    return { password, nodePort };
+  }
+
+  /**
+   * A NodePort Service for one workload's UI and API, and the policy around its pods: its port open
+   * to anyone (the NodePort, and Grafana for Prometheus), and out only to `reaches` and DNS.
+   */
+  private exposed(
+    name: string,
+    args: {
+      namespace: pulumi.Input<string>;
+      labels: Record<string, string>;
+      selector: Record<string, string>;
+      port: number;
+      reaches: { podSelector: Record<string, string>; port: number };
+    },
+  ): pulumi.Output<number> {
+    const { namespace, labels, selector, port, reaches } = args;
     const service = new k8s.core.v1.Service(
-      "grafana",
+      name,
       {
-        metadata: { name: "grafana", namespace, labels },
-        spec: { type: "NodePort", selector, ports: [{ name: "http", port: grafanaPort, targetPort: "http", protocol: "TCP" }] },
+        metadata: { name, namespace, labels },
+        spec: { type: "NodePort", selector, ports: [{ name: "http", port, targetPort: "http", protocol: "TCP" }] },
       },
       { parent: this, deleteBeforeReplace: true },
     );
     new k8s.networking.v1.NetworkPolicy(
-      "grafana",
+      name,
       {
-        metadata: { name: "grafana", namespace, labels },
+        metadata: { name, namespace, labels },
         spec: {
           podSelector: { matchLabels: selector },
           policyTypes: ["Ingress", "Egress"],
-          ingress: [{ ports: [{ protocol: "TCP", port: grafanaPort }] }],
-          // Prometheus, and DNS to find it; nothing else.
+          ingress: [{ ports: [{ protocol: "TCP", port }] }],
           egress: [
-            { to: [{ podSelector: { matchLabels: prometheusSelector } }], ports: [{ protocol: "TCP", port: prometheusPort }] },
+            { to: [{ podSelector: { matchLabels: reaches.podSelector } }], ports: [{ protocol: "TCP", port: reaches.port }] },
             dnsEgress,
           ],
         },
       },
       { parent: this, deleteBeforeReplace: true },
     );
-    return { password, nodePort: service.spec.ports.apply((ports) => ports[0]!.nodePort) };
+    return service.spec.ports.apply((ports) => ports[0]!.nodePort);
   }
 }
