@@ -97,18 +97,17 @@ export async function startService(
   options: { hostname?: string; signal?: AbortSignal } = {},
 ): Promise<RunningService> {
   const held = await holdPort(config.PORT, options.hostname);
-  const startUp = await waitForDatabase(config, logger, options.signal).catch((error: unknown) => {
-    held.close();
-    throw error;
-  });
   try {
-    await unlessAborted(migrateAndSeed(startUp, config.SEED_TASKS, logger), options.signal);
+    const startUp = await waitForDatabase(config, logger, options.signal);
+    try {
+      await unlessAborted(migrateAndSeed(startUp, config.SEED_TASKS, logger), options.signal);
+    } finally {
+      // On a signal, at once: the connection closes under the transaction, which PostgreSQL rolls back.
+      await startUp.end({ timeout: options.signal?.aborted ? 0 : 1 });
+    }
   } catch (error) {
     held.close();
     throw error;
-  } finally {
-    // On a signal, at once: the connection closes under the transaction, which PostgreSQL rolls back.
-    await startUp.end({ timeout: options.signal?.aborted ? 0 : 1 });
   }
   const sql = createSql(config, logger);
   const deadline = createDeadline(config.DATABASE_POOL_MAX, config.DATABASE_TIMEOUT_MS);
