@@ -120,10 +120,25 @@ function mayHoldExceptions(directory: string, patterns: Pattern[]): boolean {
   );
 }
 
-/** The files Docker would send for `context`, as sorted slash-separated relative paths. */
-export function contextFiles(context: string): string[] {
-  const ignoreFile = path.join(context, ".dockerignore");
-  const patterns = existsSync(ignoreFile) ? parseDockerignore(readFileSync(ignoreFile, "utf8")) : [];
+export interface BuildInput {
+  /** Absolute path of the build context. */
+  context: string;
+  /** Absolute path of the Dockerfile, inside the context. */
+  dockerfile: string;
+}
+
+/**
+ * The files the Docker provider sends for this build, as sorted slash-separated paths relative to
+ * the context. As pulumi-docker's getIgnorePatterns (provider/provider.go:656-684, v5.1.0 to HEAD
+ * 237b789) and BuildKit read them: `<Dockerfile>.dockerignore` if it exists, else the context's
+ * `.dockerignore`. Then docker/cli's TrimBuildFilesFromExcludes, which the provider calls
+ * (provider/image.go:119-148), adds back the context's `.dockerignore` and the Dockerfile.
+ */
+export function contextFiles({ context, dockerfile }: BuildInput): string[] {
+  const relativeDockerfile = path.relative(context, dockerfile).split(path.sep).join("/");
+  if (relativeDockerfile.startsWith("../")) throw new Error(`${dockerfile} is outside the build context ${context}`);
+  const ignoreFile = [`${dockerfile}.dockerignore`, path.join(context, ".dockerignore")].find((file) => existsSync(file));
+  const patterns = ignoreFile ? parseDockerignore(readFileSync(ignoreFile, "utf8")) : [];
   const files: string[] = [];
   const walk = (relativeDir: string) => {
     for (const entry of readdirSync(path.join(context, relativeDir), { withFileTypes: true })) {
@@ -136,8 +151,7 @@ export function contextFiles(context: string): string[] {
     }
   };
   walk("");
-  // Docker always sends these two, whatever .dockerignore says.
-  for (const always of ["Dockerfile", ".dockerignore"]) {
+  for (const always of [relativeDockerfile, ".dockerignore"]) {
     if (existsSync(path.join(context, always)) && !files.includes(always)) files.push(always);
   }
   return files.sort();
@@ -147,10 +161,10 @@ export function contextFiles(context: string): string[] {
  * A 16-hex-digit digest of the files Docker would send (names, contents, symlink targets, the
  * executable bit) and of the build arguments, which change the image as much as a file does.
  */
-export function hashBuildContext(context: string, buildArgs: Record<string, string> = {}, platform = ""): string {
+export function hashBuildContext(build: BuildInput, buildArgs: Record<string, string> = {}, platform = ""): string {
   const hash = createHash("sha256");
-  for (const relative of contextFiles(context)) {
-    const absolute = path.join(context, relative);
+  for (const relative of contextFiles(build)) {
+    const absolute = path.join(build.context, relative);
     const stat = lstatSync(absolute);
     const kind = stat.isSymbolicLink() ? "link" : stat.mode & 0o111 ? "exec" : "file";
     const content = stat.isSymbolicLink() ? readlinkSync(absolute) : readFileSync(absolute);

@@ -1,14 +1,13 @@
 // The API image, built by the Docker daemon inside the Minikube node so the kubelet finds it
 // locally; never pushed anywhere.
-import path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { hashBuildContext } from "./build-context.ts";
+import { type BuildInput, hashBuildContext } from "./build-context.ts";
 import type { DockerDaemon } from "./docker-daemon.ts";
 
 export interface ApiImageArgs {
-  /** Absolute path of the build context; its Dockerfile is the one built. */
-  context: string;
+  /** Absolute paths of the build context and of the Dockerfile within it. */
+  build: BuildInput;
   daemon: DockerDaemon;
   /** `linux/<arch>` of the node that runs the image. */
   platform: string;
@@ -28,14 +27,14 @@ export class ApiImage extends pulumi.ComponentResource {
     // and the provider plugin may resolve paths from another, so a relative path could name
     // different folders for the two. Moving the checkout only updates this input; the tag, a
     // content hash, stays the same.
-    const context = args.context;
+    const { context, dockerfile } = args.build;
     const image = new docker.Image(
       name,
       {
-        imageName: `taskflow-api:${hashBuildContext(args.context, args.buildArgs, args.platform)}`,
+        imageName: `taskflow-api:${hashBuildContext(args.build, args.buildArgs, args.platform)}`,
         build: {
           context,
-          dockerfile: path.join(context, "Dockerfile"),
+          dockerfile,
           args: args.buildArgs,
           platform: args.platform,
           // The Dockerfile mounts an optional build secret, which needs BuildKit.

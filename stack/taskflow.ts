@@ -1,5 +1,6 @@
 // The whole TaskFlow deployment: namespace, passwords, image, database, cache and API, wired
 // together. Pure of I/O beyond hashing the build context, so tests run it under mocks.
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -14,7 +15,14 @@ import { ApiImage } from "./image.ts";
 import { Monitoring } from "./monitoring.ts";
 import { selectorLabels } from "./pod.ts";
 
-export const serviceDirectory = fileURLToPath(new URL("../service", import.meta.url));
+/**
+ * The API image's build: the repository's root as context, for the one lockfile of its npm
+ * workspaces, and service/Dockerfile, whose Dockerfile.dockerignore lets only the service through.
+ */
+export const imageBuild = {
+  context: path.resolve(fileURLToPath(new URL("..", import.meta.url))),
+  dockerfile: fileURLToPath(new URL("../service/Dockerfile", import.meta.url)),
+};
 
 export interface TaskflowOutputs {
   url: pulumi.Output<string>;
@@ -58,7 +66,7 @@ export function deployTaskflow(settings: Settings, cluster: ClusterTarget): Task
   const redisPassword = password("redis-password", settings.redisPassword);
 
   const image = new ApiImage("taskflow-api", {
-    context: serviceDirectory,
+    build: imageBuild,
     daemon: cluster.daemon,
     platform: cluster.platform,
     buildArgs: settings.nodeImage ? { NODE_IMAGE: settings.nodeImage } : {},

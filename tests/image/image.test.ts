@@ -3,7 +3,8 @@
 // Redis on a fresh database, within the pod's memory and CPU limits; then the smoke suite, a load of
 // concurrent /stress and large list reads, then a SIGTERM stop.
 import { randomBytes } from "node:crypto";
-import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -11,7 +12,9 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, requiredSettings, settingNames } from "../../service/src/config.ts";
 import { apiEnvironment } from "../../stack/api-environment.ts";
+import { contextFiles } from "../../stack/build-context.ts";
 import { defaults } from "../../stack/config.ts";
+import { imageBuild } from "../../stack/taskflow.ts";
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
 import { freePort } from "../helpers/process.ts";
 import { SHARED_REDIS, sharedRedis } from "../helpers/redis.ts";
@@ -150,7 +153,7 @@ afterAll(async () => {
 });
 
 describe("service image", () => {
-  it("builds from service/ on the stand-in base", async () => {
+  it("builds service/Dockerfile from the repository's root on the stand-in base", async () => {
     // No engine means a failed test with the tool's reason, never a skipped one.
     try {
       // Through bash: CI's copy of shared/ may not keep the execute bit.
@@ -159,7 +162,9 @@ describe("service image", () => {
       throw new Error(`no Docker engine or base image: ${(error as Error).message}`);
     }
     expect(baseImage, "local-node-image printed no tag").toMatch(/\S/);
-    await docker(["build", "--build-arg", `NODE_IMAGE=${baseImage}`, ...(await caSecretArgs()), "--tag", tag, serviceDir]);
+    // As the stack builds it (stack/taskflow.ts imageBuild).
+    const build = ["--file", imageBuild.dockerfile, "--build-arg", `NODE_IMAGE=${baseImage}`, ...(await caSecretArgs())];
+    await docker(["build", ...build, "--tag", tag, imageBuild.context]);
     image = await inspectImage(tag);
   });
 
@@ -219,15 +224,21 @@ describe("service image", () => {
     expect(addedBytes).toBeLessThanOrEqual(MAX_ADDED_BYTES);
   });
 
-  it("is built from a context under 1 MB", async () => {
-    // BuildKit itself copies the context, after .dockerignore, into a local directory: the same
-    // files `docker build service/` sends, measured rather than re-derived from the ignore rules.
+  it("is built from a context under 1 MB, the very files the image tag hashes", async () => {
+    // BuildKit itself copies the context, after the Dockerfile's ignore file (given to the probe's
+    // Dockerfile under its own name), into a local directory: the files the build gets, measured
+    // rather than re-derived from the ignore rules, and compared with the stack's tag hash input.
     const probe = path.join(workDir, "context-probe");
-    await writeFile(path.join(workDir, "Dockerfile.context"), "FROM scratch\nCOPY . /\n");
-    await docker(["build", "--file", path.join(workDir, "Dockerfile.context"), "--output", `type=local,dest=${probe}`, serviceDir]);
+    const probeDockerfile = path.join(workDir, "Dockerfile.context");
+    await writeFile(probeDockerfile, "FROM scratch\nCOPY . /\n");
+    await copyFile(`${imageBuild.dockerfile}.dockerignore`, `${probeDockerfile}.dockerignore`);
+    await docker(["build", "--file", probeDockerfile, "--output", `type=local,dest=${probe}`, imageBuild.context]);
     const files = await listTree(probe);
     const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
     console.log(`build context: ${files.length} files, ${bytes} bytes (${(bytes / MB).toFixed(3)} MB)`);
+    // The Dockerfile itself travels beside the context (and the hash covers it); nothing else differs.
+    const dockerfile = path.relative(imageBuild.context, imageBuild.dockerfile);
+    expect(files.map((f) => f.file).sort()).toEqual(contextFiles(imageBuild).filter((file) => file !== dockerfile));
     expect(files.map((f) => f.file)).toContain("package-lock.json");
     expect(files.filter((f) => /(^|\/)(node_modules|dist|\.git|tests?)(\/|$)|\.env/.test(f.file))).toEqual([]);
     expect(bytes).toBeLessThan(MAX_CONTEXT_BYTES);
@@ -332,7 +343,7 @@ describe("service image", () => {
     expect(swaggerUi.status).toBe(200);
     expect(
       Buffer.from(await swaggerUi.arrayBuffer()).equals(
-        await readFile(path.join(serviceDir, "node_modules/swagger-ui-dist/swagger-ui-bundle.js")),
+        await readFile(createRequire(path.join(serviceDir, "package.json")).resolve("swagger-ui-dist/swagger-ui-bundle.js")),
       ),
     ).toBe(true);
 

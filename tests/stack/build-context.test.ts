@@ -1,11 +1,12 @@
 // The image tag is a hash of what Docker would send: it must move with every change that reaches
-// the image and stay put for everything .dockerignore keeps out (a copy of service/ is edited).
+// the image and stay put for everything the ignore file keeps out (a copy of the repository is
+// edited).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { contextFiles, hashBuildContext, isExcluded, parseDockerignore } from "../../stack/build-context.ts";
-import { serviceDirectory } from "../../stack/taskflow.ts";
+import { imageBuild } from "../../stack/taskflow.ts";
 
 describe("dockerignore matching", () => {
   const excluded = (rules: string, file: string) => isExcluded(file, parseDockerignore(rules));
@@ -138,69 +139,99 @@ describe("dockerignore matching against Docker's own cases", () => {
   });
 });
 
-describe("hashBuildContext on a copy of service/", () => {
-  let root: string;
+describe("hashBuildContext on a copy of the repository", () => {
   let copy: string;
+  let build: { context: string; dockerfile: string };
   const edit = (file: string, content: string) => {
     mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
     writeFileSync(path.join(copy, file), content);
   };
+  const append = (file: string, text: string) => edit(file, `${readFileSync(path.join(copy, file), "utf8")}${text}`);
 
   beforeEach(() => {
-    root = mkdtempSync(path.join(tmpdir(), "taskflow-context-"));
-    copy = path.join(root, "service");
-    cpSync(serviceDirectory, copy, {
+    copy = mkdtempSync(path.join(tmpdir(), "taskflow-context-"));
+    build = { context: copy, dockerfile: path.join(copy, path.relative(imageBuild.context, imageBuild.dockerfile)) };
+    cpSync(imageBuild.context, copy, {
       recursive: true,
-      filter: (source) => !/^(node_modules|dist)([\\/]|$)/.test(path.relative(serviceDirectory, source)),
+      filter: (source) => !/(^|[\\/])(node_modules|dist|\.git|artifacts)$/.test(path.relative(imageBuild.context, source)),
     });
     // Stand-ins for what a developer's tree holds and Docker never sees.
     edit("node_modules/zod/index.js", "module.exports = 1;\n");
-    edit("dist/main.mjs", "built\n");
+    edit("service/dist/main.mjs", "built\n");
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
+  afterEach(() => rmSync(copy, { recursive: true, force: true }));
 
   it("hashes the tree Docker would send, wherever it lives", () => {
-    const files = contextFiles(copy);
-    expect(files).toContain("Dockerfile");
-    expect(files).toContain("src/config.ts");
-    expect(files).toContain("public/index.html");
-    expect(files.some((file) => file.startsWith("node_modules/") || file.startsWith("dist/"))).toBe(false);
-    expect(hashBuildContext(copy)).toMatch(/^[0-9a-f]{16}$/);
-    expect(hashBuildContext(copy)).toBe(hashBuildContext(serviceDirectory));
+    const files = contextFiles(build);
+    for (const file of [
+      "package.json",
+      "package-lock.json",
+      "service/package.json",
+      "service/Dockerfile",
+      "service/src/config.ts",
+      "service/public/index.html",
+    ]) {
+      expect(files).toContain(file);
+    }
+    expect(files.filter((file) => !file.startsWith("service/") && !file.startsWith("package"))).toEqual([]);
+    expect(files.some((file) => /(^|\/)(node_modules|dist)\//.test(file))).toBe(false);
+    expect(hashBuildContext(build)).toMatch(/^[0-9a-f]{16}$/);
+    expect(hashBuildContext(build)).toBe(hashBuildContext(imageBuild));
   });
 
-  it("changes when a source file, the Dockerfile, a page's file or a build argument changes", () => {
-    const before = hashBuildContext(copy);
-    const config = path.join(copy, "src/config.ts");
-    writeFileSync(config, `${readFileSync(config, "utf8")}\n// edited\n`);
-    const edited = hashBuildContext(copy);
-    expect(edited).not.toBe(before);
-
-    edit("Dockerfile", `${readFileSync(path.join(copy, "Dockerfile"), "utf8")}\n# edited\n`);
-    const dockerfileEdited = hashBuildContext(copy);
-    expect(dockerfileEdited).not.toBe(edited);
-    edit("public/board.js", `${readFileSync(path.join(copy, "public/board.js"), "utf8")}\n// edited\n`);
-    expect(hashBuildContext(copy)).not.toBe(dockerfileEdited);
-    expect(hashBuildContext(copy, { NODE_IMAGE: "node:22-bookworm-slim" })).not.toBe(hashBuildContext(copy));
+  it("changes when a source file, the Dockerfile, the lockfile, a page's file or a build argument changes", () => {
+    const seen = new Set([hashBuildContext(build)]);
+    const changed = () => {
+      const hash = hashBuildContext(build);
+      expect(seen.has(hash)).toBe(false);
+      seen.add(hash);
+    };
+    append("service/src/config.ts", "\n// edited\n");
+    changed();
+    append("service/Dockerfile", "\n# edited\n");
+    changed();
+    append("package-lock.json", "\n");
+    changed();
+    append("service/public/board.js", "\n// edited\n");
+    changed();
+    expect(hashBuildContext(build, { NODE_IMAGE: "node:22-bookworm-slim" })).not.toBe(hashBuildContext(build));
   });
 
   it("changes when a file is added or renamed", () => {
-    const before = hashBuildContext(copy);
-    edit("src/extra.ts", "export {};\n");
-    const added = hashBuildContext(copy);
+    const before = hashBuildContext(build);
+    edit("service/src/extra.ts", "export {};\n");
+    const added = hashBuildContext(build);
     expect(added).not.toBe(before);
-    renameSync(path.join(copy, "src/extra.ts"), path.join(copy, "src/renamed.ts"));
-    expect(hashBuildContext(copy)).not.toBe(added);
+    renameSync(path.join(copy, "service/src/extra.ts"), path.join(copy, "service/src/renamed.ts"));
+    expect(hashBuildContext(build)).not.toBe(added);
   });
 
-  it("stays put when nothing Docker sends changes", () => {
-    const before = hashBuildContext(copy);
-    const config = path.join(copy, "src/config.ts");
+  it("stays put when nothing Docker sends changes: the stack, the tests, the docs, builds", () => {
+    const before = hashBuildContext(build);
+    const config = path.join(copy, "service/src/config.ts");
     writeFileSync(config, readFileSync(config));
     edit("node_modules/zod/index.js", "module.exports = 2;\n");
-    edit("dist/main.mjs", "rebuilt\n");
-    edit("notes.md", "scratch\n");
-    edit("src/config.test.ts", "test\n");
-    expect(hashBuildContext(copy)).toBe(before);
+    edit("service/dist/main.mjs", "rebuilt\n");
+    edit("service/notes.md", "scratch\n");
+    edit("service/src/config.test.ts", "test\n");
+    append("stack/index.ts", "\n// edited\n");
+    append("tests/stack/harness.ts", "\n// edited\n");
+    append("README.md", "\nedited\n");
+    append("service/Dockerfile.dockerignore", "\n# a comment\n");
+    expect(hashBuildContext(build)).toBe(before);
+  });
+
+  it("reads the Dockerfile's own ignore file before the context's, which Docker sends regardless", () => {
+    const before = contextFiles(build);
+    edit(".dockerignore", "# lets everything through, but service/Dockerfile.dockerignore is read instead\n");
+    expect(contextFiles(build)).toEqual([...before, ".dockerignore"].sort());
+    rmSync(path.join(copy, "service/Dockerfile.dockerignore"));
+    expect(contextFiles(build)).toContain("stack/index.ts");
+  });
+
+  it("refuses a Dockerfile outside the context", () => {
+    expect(() => contextFiles({ context: path.join(copy, "service"), dockerfile: path.join(copy, "Dockerfile") })).toThrow(
+      /outside the build context/,
+    );
   });
 });

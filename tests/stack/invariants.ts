@@ -1,6 +1,7 @@
 // What must hold for any stack the program produces, whatever its settings. Each scenario file
 // deploys one stack under mocks and registers these tests against it.
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
@@ -17,7 +18,7 @@ import { createLogger } from "../../service/src/logger.ts";
 import { hashBuildContext } from "../../stack/build-context.ts";
 import type { ClusterTarget } from "../../stack/cluster.ts";
 import type { Settings } from "../../stack/config.ts";
-import { serviceDirectory } from "../../stack/taskflow.ts";
+import { imageBuild } from "../../stack/taskflow.ts";
 import { isSecretWrapper, mockNodePort, type Recorded, type SettledOutputs, unwrap } from "./harness.ts";
 import { checkRestricted } from "./pod-security.ts";
 
@@ -310,18 +311,19 @@ export function describeStackInvariants(deploy: () => Promise<Deployed>) {
       expect(script["create-app-role.sh"]).toContain('CREATE ROLE :"app_user" LOGIN NOSUPERUSER');
     });
 
-    it("builds service/ unpushed with a content-hash tag, and runs that tag without pulling", () => {
+    it("builds service/Dockerfile from the repository's root unpushed with a content-hash tag, and runs that tag without pulling", () => {
       const images = deployed.resources.filter((r) => r.type === "docker:index/image:Image");
       expect(images).toHaveLength(1);
       const image = unwrap(images[0]!.inputs);
       expect(image.skipPush).toBe(true);
       expect(image.registry).toBeUndefined();
-      expect(image.build.context).toBe(serviceDirectory);
-      expect(path.resolve(image.build.dockerfile)).toBe(path.join(serviceDirectory, "Dockerfile"));
+      // The root, which holds the workspaces' one lockfile; absolute (see stack/image.ts).
+      expect(image.build.context).toBe(path.resolve(fileURLToPath(new URL("../..", import.meta.url))));
+      expect(image.build.dockerfile).toBe(fileURLToPath(new URL("../../service/Dockerfile", import.meta.url)));
       const buildArgs = image.build.args ?? {};
       // For the node's architecture, which the tag covers too: the provider's default is its own.
       expect(image.build.platform).toBe(deployed.cluster.platform);
-      expect(image.imageName).toBe(`taskflow-api:${hashBuildContext(serviceDirectory, buildArgs, deployed.cluster.platform)}`);
+      expect(image.imageName).toBe(`taskflow-api:${hashBuildContext(imageBuild, buildArgs, deployed.cluster.platform)}`);
 
       const { container } = apiDeployment(deployed);
       expect(container.image).toBe(image.imageName);

@@ -1,7 +1,7 @@
 // The task board at / and the API reference at /docs: static files, read once at start-up, that
 // use only the public API. Not in /openapi.json: they are pages, not API.
 import { Hono } from "hono";
-import { readStaticFile } from "../static-files.ts";
+import { packageFile, readStaticFile } from "../static-files.ts";
 
 // Scripts, styles, fetches and images from this origin only: no inline script or style, no CDN.
 // default-src does not cover base-uri, form-action or frame-ancestors, so each is set.
@@ -13,22 +13,23 @@ const DOCS_POLICY =
 const HTML = "text/html; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
 const JS = "text/javascript; charset=utf-8";
-const SWAGGER_UI = "node_modules/swagger-ui-dist";
 
-const FILES: { path: string; file: string; type: string; policy?: string }[] = [
+// A function, so a package file that cannot be resolved fails start-up (logged by main.ts) rather
+// than the import of this module.
+const files = (): { path: string; file: string | URL; type: string; policy?: string }[] => [
   { path: "/", file: "public/index.html", type: HTML, policy: PAGE_POLICY },
   { path: "/board.css", file: "public/board.css", type: CSS },
   { path: "/board.js", file: "public/board.js", type: JS },
   { path: "/docs", file: "public/docs.html", type: HTML, policy: DOCS_POLICY },
   { path: "/docs/docs.css", file: "public/docs.css", type: CSS },
   { path: "/docs/docs.js", file: "public/docs.js", type: JS },
-  { path: "/docs/swagger-ui.css", file: `${SWAGGER_UI}/swagger-ui.css`, type: CSS },
-  { path: "/docs/swagger-ui-bundle.js", file: `${SWAGGER_UI}/swagger-ui-bundle.js`, type: JS },
+  { path: "/docs/swagger-ui.css", file: packageFile("swagger-ui-dist/swagger-ui.css"), type: CSS },
+  { path: "/docs/swagger-ui-bundle.js", file: packageFile("swagger-ui-dist/swagger-ui-bundle.js"), type: JS },
 ];
 
 export function boardRoutes() {
   const app = new Hono();
-  for (const { path, file, type, policy } of FILES) {
+  for (const { path, file, type, policy } of files()) {
     const { body, etag } = readStaticFile(file);
     // These replace the API's Cache-Control: no-store and CSP, set on the Node response by
     // server.ts: @hono/node-server passes a Response's headers to writeHead
