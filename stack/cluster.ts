@@ -91,7 +91,7 @@ export async function resolveCluster(
     return {
       kubeContext: settings.kubeContext,
       daemon,
-      platform: await daemonPlatform(daemon, probe),
+      platform: await daemonPlatform(daemon, probe, env),
       nodeAddress,
       nodePortReachable: reachable,
     };

@@ -23,6 +23,9 @@ export const TLS_FILES = ["ca.pem", "cert.pem", "key.pem"] as const;
 export interface DaemonVersion {
   Os: string;
   Arch: string;
+  /** The newest and the oldest Engine API version the daemon serves. */
+  ApiVersion?: string;
+  MinAPIVersion?: string;
 }
 
 export type DaemonProbe = (daemon: DockerDaemon) => Promise<DaemonVersion>;
@@ -70,8 +73,13 @@ export const probeDaemon: DaemonProbe = (daemon) =>
  * The platform to build for: the daemon's own. The provider would otherwise default to its plugin's
  * architecture (pulumi/pulumi-docker v5.1.0 provider/provider.go:212-214, `"linux/" +
  * runtime.GOARCH`), which is wrong for an x86_64 Pulumi under Rosetta driving an arm64 node.
+ * Checked on the same answer: the API version the provider will speak, see checkApiVersion.
  */
-export async function daemonPlatform(daemon: DockerDaemon, probe: DaemonProbe = probeDaemon): Promise<string> {
+export async function daemonPlatform(
+  daemon: DockerDaemon,
+  probe: DaemonProbe = probeDaemon,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   let version: DaemonVersion;
   try {
     version = await probe(daemon);
@@ -81,7 +89,36 @@ export async function daemonPlatform(daemon: DockerDaemon, probe: DaemonProbe = 
   if (version.Os !== "linux" || !version.Arch) {
     throw new DockerSetupError(`the Docker daemon at ${daemon.host} runs ${version.Os}/${version.Arch}; the image needs a Linux daemon`);
   }
+  checkApiVersion(daemon, version, env.DOCKER_API_VERSION);
   return `linux/${version.Arch}`;
+}
+
+/** `1.44` as a comparable number; undefined for anything else. */
+function apiVersionNumber(version: string | undefined): number | undefined {
+  const match = /^v?(\d+)\.(\d+)$/.exec(version?.trim() ?? "");
+  return match ? Number(match[1]) * 1000 + Number(match[2]) : undefined;
+}
+
+/**
+ * DOCKER_API_VERSION in Pulumi's environment reaches the provider however it is configured: its
+ * client applies client.FromEnv (pulumi/pulumi-docker provider/image.go:1035-1049), whose
+ * WithVersionFromEnv pins that version and turns negotiation off (moby v28.5.2
+ * client/options.go:197-215 sets `manualOverride`, which client/client.go:284 and :337 check). A daemon outside that version refuses every call,
+ * mid-`pulumi up` ("client version 1.41 is too old. Minimum supported API version is 1.44":
+ * Docker Engine 29 serves nothing older). It is a common workaround for older tools, so it is
+ * checked here against the range the daemon announces.
+ */
+function checkApiVersion(daemon: DockerDaemon, version: DaemonVersion, requested: string | undefined): void {
+  if (!requested) return;
+  const wanted = apiVersionNumber(requested);
+  const oldest = apiVersionNumber(version.MinAPIVersion);
+  const newest = apiVersionNumber(version.ApiVersion);
+  if (wanted !== undefined && (oldest === undefined || wanted >= oldest) && (newest === undefined || wanted <= newest)) return;
+  const range = version.MinAPIVersion && version.ApiVersion ? ` (it serves ${version.MinAPIVersion} to ${version.ApiVersion})` : "";
+  throw new DockerSetupError(
+    `DOCKER_API_VERSION=${requested} is set in this shell and the Docker provider would speak only that API version, ` +
+      `which the Docker daemon at ${daemon.host} does not${range}: unset DOCKER_API_VERSION`,
+  );
 }
 
 function onPath(command: string, env: NodeJS.ProcessEnv): boolean {

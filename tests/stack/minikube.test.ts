@@ -261,6 +261,28 @@ describe("resolveCluster", () => {
     );
   });
 
+  it("refuses a DOCKER_API_VERSION the daemon does not serve, which the provider would speak without negotiating", async () => {
+    const plain = settings({ dockerHost: "unix:///var/run/docker.sock", nodeAddress: "10.0.0.5" });
+    // What Docker Engine 29 announces.
+    const engine29: DaemonProbe = async () => ({ Os: "linux", Arch: "arm64", ApiVersion: "1.52", MinAPIVersion: "1.44" });
+    const resolve = (DOCKER_API_VERSION: string | undefined, probe = engine29) =>
+      resolveCluster(plain, recordedMinikube({}).run, probe, { ...noDockerConfig, DOCKER_API_VERSION });
+    for (const requested of ["1.41", "1.53", "v1.60", "latest"]) {
+      await expect(resolve(requested)).rejects.toThrow(
+        new RegExp(
+          `^DOCKER_API_VERSION=${requested} is set in this shell and the Docker provider would speak only that API version, ` +
+            "which the Docker daemon at unix:///var/run/docker\\.sock does not \\(it serves 1\\.44 to 1\\.52\\): unset DOCKER_API_VERSION$",
+        ),
+      );
+    }
+    for (const accepted of [undefined, "", "1.44", "1.47", "v1.52"]) {
+      expect((await resolve(accepted)).platform).toBe("linux/arm64");
+    }
+    // A daemon that announces no range is given the benefit of the doubt, but not a malformed value.
+    expect((await resolve("1.41", arm64)).platform).toBe("linux/arm64");
+    await expect(resolve("1.x", arm64)).rejects.toThrow(/^DOCKER_API_VERSION=1\.x is set .*: unset DOCKER_API_VERSION$/);
+  });
+
   it("turns discovery failures into a Pulumi RunError, which Pulumi prints without a stack trace", async () => {
     const cli = recordedMinikube({ status: 89, stderr: fixture("stopped.stderr.txt") });
     await expect(resolveCluster(settings(), cli.run, arm64, noDockerConfig)).rejects.toThrow(pulumi.RunError);
