@@ -4,7 +4,10 @@ import type { MiddlewareHandler } from "hono";
 // RFC 9110 §8.3.1 and §5.6: media-type = type "/" subtype *( OWS ";" OWS [ parameter ] ), where a
 // parameter is token "=" ( token / quoted-string ). @hono/zod-openapi's own check allows no white
 // space before ";" (jsonRequestRegex in @hono/zod-openapi/dist/index.mjs:279), which the RFC does.
-// (The content-type package implements this grammar, but its current major needs Node 22.)
+// Hand-written rather than the content-type package: its 1.x follows RFC 7231 (no tab as OWS,
+// no empty parameter), and 2.x (checked: 2.1.0) parses leniently, with no grammar check and the
+// first of two charset parameters kept, so "charset=utf-8; charset=latin1" would pass as UTF-8.
+// A gate must refuse what it cannot read one way only.
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 const QUOTED = '"(?:[\\t !#-\\[\\]-~\\x80-\\xff]|\\\\[\\t -~\\x80-\\xff])*"';
 const PARAMETER = `(${TOKEN})=(${TOKEN}|${QUOTED})`;
