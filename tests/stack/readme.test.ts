@@ -1,8 +1,12 @@
 // The README against the code: its configuration table is the service's configuration schema
 // (service/src/config.ts), and every relative link in the README and docs/*.md leads somewhere.
+// Markdown is read by marked's lexer (code spans and blocks hold no links or headings) and
+// anchors are made by github-slugger, the algorithm GitHub uses for heading ids.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import GithubSlugger from "github-slugger";
+import { lexer, type Token, type Tokens } from "marked";
 import { describe, expect, it } from "vitest";
 import { envSchema, requiredSettings, type SettingName, settingNames } from "../../service/src/config.ts";
 
@@ -15,38 +19,43 @@ const markdownFiles = [
     .map((name) => `docs/${name}`),
 ];
 
-/** The lines outside fenced code blocks (``` or ~~~), with their 1-based numbers. */
-function proseLines(markdown: string): { line: string; number: number }[] {
-  const lines: { line: string; number: number }[] = [];
-  let fence: string | undefined;
-  markdown.split("\n").forEach((line, index) => {
-    const marker = /^\s*(`{3,}|~{3,})/.exec(line)?.[1];
-    if (marker && (fence === undefined || (marker[0] === fence[0] && marker.length >= fence.length))) {
-      fence = fence === undefined ? marker : undefined;
-      return;
+/** Every token, depth first: block tokens, their inline tokens, list items and table cells. */
+function* walk(tokens: Token[]): Generator<Token> {
+  for (const token of tokens) {
+    yield token;
+    if ("tokens" in token && token.tokens) yield* walk(token.tokens);
+    if (token.type === "list") yield* walk((token as Tokens.List).items);
+    if (token.type === "table") {
+      const { header, rows } = token as Tokens.Table;
+      for (const cell of [...header, ...rows.flat()]) yield* walk(cell.tokens);
     }
-    if (fence === undefined) lines.push({ line, number: index + 1 });
-  });
-  return lines;
+  }
 }
 
-/** What the README says of each setting: the rows of the table under "## Configuration". */
+/** A heading's text as GitHub renders it: markup dropped, code spans' and links' text kept. */
+function plainText(tokens: Token[]): string {
+  return tokens
+    .map((token) => {
+      if ("tokens" in token && token.tokens) return plainText(token.tokens);
+      return token.type === "html" ? "" : ((token as Tokens.Text).text ?? "");
+    })
+    .join("");
+}
+
+/** What the README says of each setting: variable → default, from the table under "## Configuration". */
 function configurationRows(readme: string): Map<string, string> {
-  const lines = proseLines(readme).map(({ line }) => line);
-  const start = lines.findIndex((line) => /^## Configuration\s*$/.test(line));
+  const tokens = lexer(readme);
+  const start = tokens.findIndex((token) => token.type === "heading" && token.depth === 2 && token.text === "Configuration");
   expect(start, 'README.md has a "## Configuration" section').toBeGreaterThanOrEqual(0);
-  const end = lines.findIndex((line, index) => index > start && /^## /.test(line));
+  const end = tokens.findIndex((token, index) => index > start && token.type === "heading" && token.depth <= 2);
+  const tables = tokens.slice(start, end === -1 ? undefined : end).filter((token): token is Tokens.Table => token.type === "table");
+  expect(tables, "one table under ## Configuration").toHaveLength(1);
   const rows = new Map<string, string>();
-  for (const line of lines.slice(start, end === -1 ? undefined : end)) {
-    const cells = /^\|(.*)\|\s*$/
-      .exec(line)?.[1]
-      ?.split(/(?<!\\)\|/)
-      .map((cell) => cell.trim());
-    if (!cells || cells[0] === "variable" || /^:?-+:?$/.test(cells[0] ?? "")) continue;
-    const name = /^`([A-Z0-9_]+)`$/.exec(cells[0] ?? "")?.[1];
-    expect(name, `a configuration row that names no variable: ${line}`).toBeDefined();
+  for (const [variable, defaultValue] of tables[0]!.rows) {
+    const name = /^`([A-Z0-9_]+)`$/.exec(variable!.text.trim())?.[1];
+    expect(name, `a configuration row that names no variable: ${variable!.text}`).toBeDefined();
     expect(rows.has(name!), `${name} has two rows`).toBe(false);
-    rows.set(name!, cells[1] ?? "");
+    rows.set(name!, defaultValue!.text.trim());
   }
   return rows;
 }
@@ -59,52 +68,27 @@ function documentedDefault(name: SettingName): string {
   return parsed.data === undefined ? "unset" : `\`${String(parsed.data)}\``;
 }
 
-/** GitHub's heading anchors (github-slugger): lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
 function headingAnchors(markdown: string): Set<string> {
-  const anchors = new Set<string>();
-  const seen = new Map<string, number>();
-  for (const { line } of proseLines(markdown)) {
-    const heading = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)?.[1];
-    if (heading === undefined) continue;
-    const text = heading
-      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1") // links and images: their text
-      .replace(/<[^>]+>/g, ""); // inline HTML
-    const base = text
-      .toLowerCase()
-      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, "")
-      .replace(/ /g, "-");
-    const count = seen.get(base) ?? 0;
-    seen.set(base, count + 1);
-    anchors.add(count === 0 ? base : `${base}-${count}`);
-  }
-  return anchors;
+  const slugger = new GithubSlugger();
+  return new Set(
+    [...walk(lexer(markdown))]
+      .filter((token): token is Tokens.Heading => token.type === "heading")
+      .map((heading) => slugger.slug(plainText(heading.tokens))),
+  );
 }
 
-interface Link {
-  file: string;
-  line: number;
-  target: string;
+/** Link and image targets and reference definitions, absolute URLs left out. */
+function relativeLinks(markdown: string): string[] {
+  const tokens = lexer(markdown);
+  const targets = [
+    ...[...walk(tokens)].filter((token) => token.type === "link" || token.type === "image").map((token) => (token as Tokens.Link).href),
+    ...Object.values(tokens.links).map((definition) => definition.href),
+  ];
+  return targets.filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith("//"));
 }
 
-/** Inline links and images, and reference definitions, outside code; absolute URLs left out. */
-function relativeLinks(file: string, markdown: string): Link[] {
-  const links: Link[] = [];
-  for (const { line, number } of proseLines(markdown)) {
-    const prose = line.replace(/(`+)[^`]*?\1/g, "");
-    const targets = [
-      ...[...prose.matchAll(/!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]!),
-      ...[...prose.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$/g)].map((m) => m[1]!),
-    ];
-    for (const target of targets) {
-      if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith("//")) continue;
-      links.push({ file, line: number, target });
-    }
-  }
-  return links;
-}
-
-/** Why a link is broken, or undefined when it leads somewhere. */
-function brokenLink({ file, target }: Link, readFile: (file: string) => string | undefined): string | undefined {
+/** Why a link from `file` is broken, or undefined when it leads somewhere. */
+function brokenLink(file: string, target: string, readFile: (file: string) => string | undefined): string | undefined {
   const hash = target.indexOf("#");
   const linkPath = decodeURIComponent(hash === -1 ? target : target.slice(0, hash));
   const anchor = hash === -1 ? undefined : decodeURIComponent(target.slice(hash + 1));
@@ -138,17 +122,16 @@ describe("relative links in README.md and docs/*.md", () => {
   const readFile = (file: string) => texts.get(file) ?? (existsSync(path.join(root, file)) ? read(file) : undefined);
 
   it("finds the links it checks", () => {
-    const readmeLinks = relativeLinks("README.md", texts.get("README.md")!).map((link) => link.target);
+    const readmeLinks = relativeLinks(texts.get("README.md")!);
     expect(readmeLinks).toContain("docs/board.png");
     expect(readmeLinks).toContain("#configuration");
   });
 
   it.each(markdownFiles)("%s: every relative link points at a file that exists, and every #anchor at a heading", (file) => {
-    const broken = relativeLinks(file, texts.get(file)!)
-      .map((link) => ({ link, why: brokenLink(link, readFile) }))
-      .filter(({ why }) => why !== undefined)
-      .map(({ link, why }) => `${link.file}:${link.line}: ${why}`);
-    expect(broken, `broken links:\n${broken.join("\n")}`).toEqual([]);
+    const broken = relativeLinks(texts.get(file)!)
+      .map((target) => brokenLink(file, target, readFile))
+      .filter((why) => why !== undefined);
+    expect(broken, `broken links in ${file}:\n${broken.join("\n")}`).toEqual([]);
   });
 });
 
@@ -179,7 +162,7 @@ describe("the checks themselves", () => {
 
   it("catch a missing file, a missing heading and a link out of the repository, and pass a good one", () => {
     const readFile = (file: string) => (file === "README.md" ? "## Configuration\n" : read(file));
-    const check = (target: string) => brokenLink({ file: "README.md", line: 1, target }, readFile);
+    const check = (target: string) => brokenLink("README.md", target, readFile);
     expect(check("docs/no-such-page.md")).toMatch(/does not exist/);
     expect(check("#no-such-heading")).toMatch(/no heading #no-such-heading/);
     expect(check("docs/deploy.md#no-such-heading")).toMatch(/no heading/);
@@ -189,8 +172,10 @@ describe("the checks themselves", () => {
   });
 
   it("skip absolute URLs and links inside code", () => {
-    const links = relativeLinks("README.md", "[a](https://x.test/a) `[b](nowhere.md)` [c](c.md)\n```\n[d](d.md)\n```\n[e]: e.md\n");
-    expect(links.map((link) => link.target)).toEqual(["c.md", "e.md"]);
+    const links = relativeLinks(
+      "[a](https://x.test/a) `[b](nowhere.md)` [c](c.md)\n```\n[d](d.md)\n```\n\n- [f](f.md)\n\n| x |\n|---|\n| [g](g.md) |\n\n[e]: e.md\n",
+    );
+    expect(links.sort()).toEqual(["c.md", "e.md", "f.md", "g.md"]);
   });
 
   it("catch a configuration row for a variable the schema lacks, and a missing or wrong default", () => {
