@@ -135,8 +135,12 @@ export interface BuildInput {
  * (provider/image.go:119-148), adds back the context's `.dockerignore` and the Dockerfile.
  */
 export function contextFiles({ context, dockerfile }: BuildInput): string[] {
-  const relativeDockerfile = path.relative(context, dockerfile).split(path.sep).join("/");
-  if (relativeDockerfile.startsWith("../")) throw new Error(`${dockerfile} is outside the build context ${context}`);
+  const relative = path.relative(context, dockerfile);
+  // Empty (the context itself), "..", above it, or on another Windows drive (absolute).
+  if (!relative || relative === ".." || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw new Error(`${dockerfile} is not a file inside the build context ${context}`);
+  }
+  const relativeDockerfile = relative.split(path.sep).join("/");
   const ignoreFile = [`${dockerfile}.dockerignore`, path.join(context, ".dockerignore")].find((file) => existsSync(file));
   const patterns = ignoreFile ? parseDockerignore(readFileSync(ignoreFile, "utf8")) : [];
   const files: string[] = [];

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "./config.ts";
 import {
+  askDaemon,
+  checkApiVersion,
   checkCredentialStore,
   type DaemonProbe,
   type DockerDaemon,
@@ -88,10 +90,13 @@ export async function resolveCluster(
       reachable = settings.nodeAddress !== undefined || nodePortReachable(docker.host, nodeIp);
     }
     checkCredentialStore(env);
+    const version = await askDaemon(daemon, probe);
+    const platform = daemonPlatform(daemon, version);
+    checkApiVersion(daemon, version, env.DOCKER_API_VERSION);
     return {
       kubeContext: settings.kubeContext,
       daemon,
-      platform: await daemonPlatform(daemon, probe, env),
+      platform,
       nodeAddress,
       nodePortReachable: reachable,
     };

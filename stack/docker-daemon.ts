@@ -69,56 +69,59 @@ export const probeDaemon: DaemonProbe = (daemon) =>
     request.end();
   });
 
+/** The daemon's answer to `GET /version`, or one line saying why there is none. */
+export async function askDaemon(daemon: DockerDaemon, probe: DaemonProbe = probeDaemon): Promise<DaemonVersion> {
+  try {
+    return await probe(daemon);
+  } catch (error) {
+    throw new DockerSetupError(`cannot reach the Docker daemon at ${daemon.host}: ${(error as Error).message}`);
+  }
+}
+
 /**
  * The platform to build for: the daemon's own. The provider would otherwise default to its plugin's
  * architecture (pulumi/pulumi-docker v5.1.0 provider/provider.go:212-214, `"linux/" +
  * runtime.GOARCH`), which is wrong for an x86_64 Pulumi under Rosetta driving an arm64 node.
- * Checked on the same answer: the API version the provider will speak, see checkApiVersion.
  */
-export async function daemonPlatform(
-  daemon: DockerDaemon,
-  probe: DaemonProbe = probeDaemon,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<string> {
-  let version: DaemonVersion;
-  try {
-    version = await probe(daemon);
-  } catch (error) {
-    throw new DockerSetupError(`cannot reach the Docker daemon at ${daemon.host}: ${(error as Error).message}`);
-  }
+export function daemonPlatform(daemon: DockerDaemon, version: DaemonVersion): string {
   if (version.Os !== "linux" || !version.Arch) {
     throw new DockerSetupError(`the Docker daemon at ${daemon.host} runs ${version.Os}/${version.Arch}; the image needs a Linux daemon`);
   }
-  checkApiVersion(daemon, version, env.DOCKER_API_VERSION);
   return `linux/${version.Arch}`;
 }
 
-/** `1.44` as a comparable number; undefined for anything else. */
-function apiVersionNumber(version: string | undefined): number | undefined {
-  const match = /^v?(\d+)\.(\d+)$/.exec(version?.trim() ?? "");
-  return match ? Number(match[1]) * 1000 + Number(match[2]) : undefined;
+/** moby's api/types/versions compare (v28.5.2 compare.go): dotted numbers, a missing part is 0. */
+function compareApiVersions(a: string, b: string): number {
+  const [left, right] = [a.split("."), b.split(".")];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const difference = Number(left[i] ?? 0) - Number(right[i] ?? 0);
+    if (difference !== 0) return Math.sign(difference);
+  }
+  return 0;
 }
 
 /**
  * DOCKER_API_VERSION in Pulumi's environment reaches the provider however it is configured: its
  * client applies client.FromEnv (pulumi/pulumi-docker provider/image.go:1035-1049), whose
- * WithVersionFromEnv pins that version and turns negotiation off (moby v28.5.2
- * client/options.go:197-215 sets `manualOverride`, which client/client.go:284 and :337 check). A daemon outside that version refuses every call,
- * mid-`pulumi up` ("client version 1.41 is too old. Minimum supported API version is 1.44":
- * Docker Engine 29 serves nothing older). It is a common workaround for older tools, so it is
- * checked here against the range the daemon announces.
+ * WithVersionFromEnv pins that version, less a leading "v", and turns negotiation off (moby
+ * v28.5.2 client/options.go:197-215 sets `manualOverride`, which client/client.go:284 and :337
+ * check). A daemon that does not serve it refuses every call, mid-`pulumi up` ("client version
+ * 1.41 is too old. Minimum supported API version is 1.44": Docker Engine 29 serves nothing
+ * older). It is a common workaround for older tools, so preview checks it against the range the
+ * daemon announces.
  */
-function checkApiVersion(daemon: DockerDaemon, version: DaemonVersion, requested: string | undefined): void {
-  if (!requested) return;
-  const wanted = apiVersionNumber(requested);
-  const oldest = apiVersionNumber(version.MinAPIVersion);
-  const newest = apiVersionNumber(version.ApiVersion);
-  if (wanted !== undefined && (oldest === undefined || wanted >= oldest) && (newest === undefined || wanted <= newest)) return;
-  const range = version.MinAPIVersion && version.ApiVersion ? ` (it serves ${version.MinAPIVersion} to ${version.ApiVersion})` : "";
-  throw new DockerSetupError(
-    `DOCKER_API_VERSION=${requested} is set in this shell and the Docker provider would speak only that API version, ` +
-      `which the Docker daemon at ${daemon.host} does not${range}: unset DOCKER_API_VERSION`,
-  );
+export function checkApiVersion(daemon: DockerDaemon, version: DaemonVersion, requested: string | undefined): void {
+  const wanted = requested?.replace(/^v/, "");
+  if (!wanted) return;
+  const refuse = (why: string) =>
+    new DockerSetupError(
+      `DOCKER_API_VERSION=${requested} is set in this shell and the Docker provider would speak only that version, ${why}: unset DOCKER_API_VERSION`,
+    );
+  if (!/^\d+(\.\d+)*$/.test(wanted)) throw refuse("which is not an API version");
+  const { MinAPIVersion: oldest, ApiVersion: newest } = version;
+  if ((oldest && compareApiVersions(wanted, oldest) < 0) || (newest && compareApiVersions(wanted, newest) > 0)) {
+    throw refuse(`which the Docker daemon at ${daemon.host} does not serve (it serves ${oldest ?? "?"} to ${newest ?? "?"})`);
+  }
 }
 
 function onPath(command: string, env: NodeJS.ProcessEnv): boolean {

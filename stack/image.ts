@@ -20,8 +20,9 @@ export class ApiImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: ApiImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("taskflow:stack:ApiImage", name, {}, opts);
-    // Host and certificate directory both set, so the provider takes nothing from the environment
-    // (see daemonFrom in cluster.ts for the provider source this relies on).
+    // Host and certificate directory both set, so the provider takes nothing else from the
+    // environment but DOCKER_API_VERSION, refused at preview when the daemon does not serve it
+    // (see daemonFrom in cluster.ts and checkApiVersion in docker-daemon.ts for the provider source).
     const daemon = new docker.Provider(`${name}-daemon`, { host: args.daemon.host, certPath: args.daemon.certPath }, { parent: this });
     // Absolute: with `main` set, Pulumi runs the program from main's directory (pulumi/pulumi#10022)
     // and the provider plugin may resolve paths from another, so a relative path could name

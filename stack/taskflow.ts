@@ -20,6 +20,7 @@ import { selectorLabels } from "./pod.ts";
  * workspaces, and service/Dockerfile, whose Dockerfile.dockerignore lets only the service through.
  */
 export const imageBuild = {
+  // path.resolve drops the trailing slash fileURLToPath leaves on a directory.
   context: path.resolve(fileURLToPath(new URL("..", import.meta.url))),
   dockerfile: fileURLToPath(new URL("../service/Dockerfile", import.meta.url)),
 };

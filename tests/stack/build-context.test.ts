@@ -229,9 +229,10 @@ describe("hashBuildContext on a copy of the repository", () => {
     expect(contextFiles(build)).toContain("stack/index.ts");
   });
 
-  it("refuses a Dockerfile outside the context", () => {
-    expect(() => contextFiles({ context: path.join(copy, "service"), dockerfile: path.join(copy, "Dockerfile") })).toThrow(
-      /outside the build context/,
-    );
+  it("refuses a Dockerfile outside the context, or the context itself", () => {
+    const service = path.join(copy, "service");
+    for (const dockerfile of [path.join(copy, "Dockerfile"), copy, service]) {
+      expect(() => contextFiles({ context: service, dockerfile })).toThrow(/is not a file inside the build context/);
+    }
   });
 });

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { resolveCluster } from "../../stack/cluster.ts";
 import { defaults, type Settings } from "../../stack/config.ts";
-import { checkCredentialStore, type DaemonProbe, type DockerDaemon, daemonPlatform } from "../../stack/docker-daemon.ts";
+import { askDaemon, checkCredentialStore, type DaemonProbe, type DockerDaemon } from "../../stack/docker-daemon.ts";
 import {
   discoverDockerEnv,
   discoverNodeAddress,
@@ -267,20 +267,26 @@ describe("resolveCluster", () => {
     const engine29: DaemonProbe = async () => ({ Os: "linux", Arch: "arm64", ApiVersion: "1.52", MinAPIVersion: "1.44" });
     const resolve = (DOCKER_API_VERSION: string | undefined, probe = engine29) =>
       resolveCluster(plain, recordedMinikube({}).run, probe, { ...noDockerConfig, DOCKER_API_VERSION });
-    for (const requested of ["1.41", "1.53", "v1.60", "latest"]) {
+    for (const requested of ["1.41", "1.53", "v1.60", "1.43.9"]) {
       await expect(resolve(requested)).rejects.toThrow(
         new RegExp(
-          `^DOCKER_API_VERSION=${requested} is set in this shell and the Docker provider would speak only that API version, ` +
-            "which the Docker daemon at unix:///var/run/docker\\.sock does not \\(it serves 1\\.44 to 1\\.52\\): unset DOCKER_API_VERSION$",
+          `^DOCKER_API_VERSION=${requested} is set in this shell and the Docker provider would speak only that version, ` +
+            "which the Docker daemon at unix:///var/run/docker\\.sock does not serve \\(it serves 1\\.44 to 1\\.52\\): unset DOCKER_API_VERSION$",
         ),
       );
     }
-    for (const accepted of [undefined, "", "1.44", "1.47", "v1.52"]) {
+    // What moby's client would send as it is (it strips only a leading "v"), and the daemon refuse.
+    for (const requested of ["latest", "1.x", " 1.44"]) {
+      await expect(resolve(requested)).rejects.toThrow(
+        new RegExp(`^DOCKER_API_VERSION=${requested} is set .*, which is not an API version: unset DOCKER_API_VERSION$`),
+      );
+    }
+    // Compared as the daemon compares them: dotted numbers, a missing part being 0.
+    for (const accepted of [undefined, "", "1.44", "1.44.0", "1.47", "v1.52"]) {
       expect((await resolve(accepted)).platform).toBe("linux/arm64");
     }
-    // A daemon that announces no range is given the benefit of the doubt, but not a malformed value.
+    // A daemon that announces no range is given the benefit of the doubt.
     expect((await resolve("1.41", arm64)).platform).toBe("linux/arm64");
-    await expect(resolve("1.x", arm64)).rejects.toThrow(/^DOCKER_API_VERSION=1\.x is set .*: unset DOCKER_API_VERSION$/);
   });
 
   it("turns discovery failures into a Pulumi RunError, which Pulumi prints without a stack trace", async () => {
@@ -342,10 +348,10 @@ describe("probeDaemon", () => {
   it("asks a TLS daemon for its version with the client certificate, as Docker's client does", async () => {
     const daemon = await startFakeDaemon({ Os: "linux", Arch: "arm64" });
     try {
-      expect(await daemonPlatform({ host: daemon.host, certPath: daemon.certPath })).toBe("linux/arm64");
+      expect(await askDaemon({ host: daemon.host, certPath: daemon.certPath })).toMatchObject({ Os: "linux", Arch: "arm64" });
       expect(daemon.requests).toEqual(["/version"]);
       // Without the client certificate the daemon refuses the handshake.
-      await expect(daemonPlatform({ host: daemon.host })).rejects.toThrow(/^cannot reach the Docker daemon at tcp:\/\/127\.0\.0\.1:\d+: /);
+      await expect(askDaemon({ host: daemon.host })).rejects.toThrow(/^cannot reach the Docker daemon at tcp:\/\/127\.0\.0\.1:\d+: /);
     } finally {
       await daemon.close();
     }

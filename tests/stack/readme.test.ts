@@ -68,6 +68,10 @@ function documentedDefault(name: SettingName): string {
   return parsed.data === undefined ? "unset" : `\`${String(parsed.data)}\``;
 }
 
+function unknownSettings(rows: Map<string, string>): string[] {
+  return [...rows.keys()].filter((name) => !(settingNames as string[]).includes(name));
+}
+
 function headingAnchors(markdown: string): Set<string> {
   const slugger = new GithubSlugger();
   return new Set(
@@ -90,10 +94,18 @@ function relativeLinks(markdown: string): string[] {
 /** Why a link from `file` is broken, or undefined when it leads somewhere. */
 function brokenLink(file: string, target: string, readFile: (file: string) => string | undefined): string | undefined {
   const hash = target.indexOf("#");
-  const linkPath = decodeURIComponent(hash === -1 ? target : target.slice(0, hash));
-  const anchor = hash === -1 ? undefined : decodeURIComponent(target.slice(hash + 1));
-  const resolved = linkPath === "" ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), linkPath));
-  if (resolved.startsWith("../")) return `${target} leaves the repository`;
+  let linkPath: string;
+  let anchor: string | undefined;
+  try {
+    linkPath = decodeURIComponent(hash === -1 ? target : target.slice(0, hash));
+    anchor = hash === -1 ? undefined : decodeURIComponent(target.slice(hash + 1));
+  } catch {
+    return `${target} is not a valid URL path`;
+  }
+  // GitHub resolves a link starting with / from the repository's root.
+  const base = linkPath.startsWith("/") ? "." : path.posix.dirname(file);
+  const resolved = linkPath === "" ? file : path.posix.normalize(path.posix.join(base, linkPath));
+  if (resolved === ".." || resolved.startsWith("../")) return `${target} leaves the repository`;
   if (linkPath !== "" && !existsSync(path.join(root, resolved))) return `${target}: ${resolved} does not exist`;
   if (anchor === undefined || !resolved.endsWith(".md")) return undefined;
   const text = readFile(resolved);
@@ -102,9 +114,8 @@ function brokenLink(file: string, target: string, readFile: (file: string) => st
 }
 
 describe("the README's configuration table", () => {
-  const rows = configurationRows(read("README.md"));
-
   it("has a row for every setting of the service's schema, with the schema's default", () => {
+    const rows = configurationRows(read("README.md"));
     for (const name of settingNames) {
       expect(rows.has(name), `README.md's configuration table lacks ${name}`).toBe(true);
       expect(rows.get(name), `README.md's default for ${name}`).toBe(documentedDefault(name));
@@ -112,8 +123,7 @@ describe("the README's configuration table", () => {
   });
 
   it("names no variable the schema does not have", () => {
-    const unknown = [...rows.keys()].filter((name) => !(settingNames as string[]).includes(name));
-    expect(unknown, "rows in README.md for variables the service does not read").toEqual([]);
+    expect(unknownSettings(configurationRows(read("README.md"))), "rows in README.md for variables the service does not read").toEqual([]);
   });
 });
 
@@ -167,6 +177,9 @@ describe("the checks themselves", () => {
     expect(check("#no-such-heading")).toMatch(/no heading #no-such-heading/);
     expect(check("docs/deploy.md#no-such-heading")).toMatch(/no heading/);
     expect(check("../outside.md")).toMatch(/leaves the repository/);
+    expect(check("..")).toMatch(/leaves the repository/);
+    expect(check("docs/100%.md")).toMatch(/not a valid URL path/);
+    expect(brokenLink("docs/api.md", "/README.md#configuration", readFile)).toBeUndefined();
     expect(check("#configuration")).toBeUndefined();
     expect(check("docs/deploy.md#configuration")).toBeUndefined();
   });
@@ -183,6 +196,7 @@ describe("the checks themselves", () => {
       ["## Configuration", "", "| variable | default | meaning |", "|---|---|---|", ...rows, "", "## Next"].join("\n");
     const rows = configurationRows(table(["| `PORT` | `5000` | HTTP port |", "| `NOT_A_SETTING` | `1` | nothing |"]));
     expect([...rows.keys()]).toEqual(["PORT", "NOT_A_SETTING"]);
+    expect(unknownSettings(rows)).toEqual(["NOT_A_SETTING"]);
     expect(documentedDefault("PORT")).toBe("`5000`");
     expect(documentedDefault("DATABASE_HOST")).toBe("**required**");
     expect(documentedDefault("REDIS_HOST")).toBe("unset");
