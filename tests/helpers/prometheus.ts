@@ -10,6 +10,16 @@ import { freePort } from "./process.ts";
 export const PROMETHEUS = "/usr/bin/prometheus";
 export const PROMTOOL = "/usr/bin/promtool";
 
+/** Every alert stack/monitoring/alerts.yml defines (with autoscaling on), sorted. */
+export const TASKFLOW_ALERTS = [
+  "TaskflowApiDown",
+  "TaskflowAutoscalerAtMaximum",
+  "TaskflowCacheUnavailable",
+  "TaskflowHigh5xxRatio",
+  "TaskflowHighLatencyP99",
+  "TaskflowPostgresUnavailable",
+];
+
 function requireBinary(binary: string): void {
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: install Debian's Prometheus (apt-get install -y prometheus), as .ci/run does`);

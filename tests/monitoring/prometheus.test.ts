@@ -20,7 +20,7 @@ import { dump, load } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { alertRules, dashboardJson, prometheusConfig, scrapeJob } from "../../stack/monitoring.ts";
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from "../helpers/postgres.ts";
-import { PrometheusServer, type Sample } from "../helpers/prometheus.ts";
+import { PrometheusServer, type Sample, TASKFLOW_ALERTS } from "../helpers/prometheus.ts";
 import { TcpProxy } from "../helpers/proxy.ts";
 import { RedisServer } from "../helpers/redis.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
@@ -171,14 +171,7 @@ describe("a real Prometheus with the stack's configuration and rules", () => {
       },
       { timeout: 30_000, interval: 100 },
     );
-    expect(rules.map((r) => r.name).sort()).toEqual([
-      "TaskflowApiDown",
-      "TaskflowAutoscalerAtMaximum",
-      "TaskflowCacheUnavailable",
-      "TaskflowHigh5xxRatio",
-      "TaskflowHighLatencyP99",
-      "TaskflowPostgresUnavailable",
-    ]);
+    expect(rules.map((r) => r.name).sort()).toEqual(TASKFLOW_ALERTS);
   }, 60_000);
 
   it("answers every dashboard panel's query with numbers", async () => {

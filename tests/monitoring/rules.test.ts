@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSettings } from "../../stack/config.ts";
 import { alertRules } from "../../stack/monitoring.ts";
 import { deployTaskflow } from "../../stack/taskflow.ts";
-import { promtool } from "../helpers/prometheus.ts";
+import { promtool, TASKFLOW_ALERTS } from "../helpers/prometheus.ts";
 import { devStackConfig, localCluster, mockStack, settle, unwrap } from "../stack/harness.ts";
 
 const directory = mkdtempSync(path.join(tmpdir(), "taskflow-rules-"));
@@ -66,14 +66,7 @@ describe("what the stack renders for Prometheus", () => {
         .map((t) => t.alertname),
     );
     const names = alertNames(rendered["alerts.yml"]!);
-    expect(names.sort()).toEqual([
-      "TaskflowApiDown",
-      "TaskflowAutoscalerAtMaximum",
-      "TaskflowCacheUnavailable",
-      "TaskflowHigh5xxRatio",
-      "TaskflowHighLatencyP99",
-      "TaskflowPostgresUnavailable",
-    ]);
+    expect(names.sort()).toEqual(TASKFLOW_ALERTS);
     for (const name of names) {
       expect(firing.has(name), `${name} fires in a test`).toBe(true);
       expect(quiet.has(name), `${name} stays quiet in a test`).toBe(true);
